@@ -1,0 +1,68 @@
+"""The `fsa-distill` command line. Thin: parse arguments, load a config, call a recipe.
+
+Each stage package registers its own subcommands in a `commands.py` module (listed below), so
+the flow reads in the same order as the method. Heavy imports happen inside the handlers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from fsa_distill import __version__
+from fsa_distill.errors import FsaError
+
+# One module per stage, in the order of the method. Each defines `register(subparsers)`.
+COMMAND_MODULES = [
+    "fsa_distill.benchmark.commands",    # data stats, score
+    "fsa_distill.teacher.commands",      # generate
+    "fsa_distill.student.commands",      # build-student, pretrain, finetune
+    "fsa_distill.evaluation.commands",   # evaluate, zeroshot, llm-eval, report
+    "fsa_distill.inference_commands",    # predict
+    "fsa_distill.pipeline.commands",     # run
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fsa-distill",
+        description="Distill fine-grained sentiment understanding from an LLM into a small "
+        "seq2seq student, and measure it on the FSA benchmark.",
+    )
+    parser.add_argument("--version", action="version", version=f"fsa-distill {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name == name:  # a stage not built yet: its commands are simply absent
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    try:
+        rc = args.func(args)
+    except FsaError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return int(rc or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
