@@ -38,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as e:
-            if e.name == name:  # a stage not built yet: its commands are simply absent
+            if e.name and (name == e.name or name.startswith(e.name + ".")):
+                # a stage package that is not installed in this build: its commands are absent
                 continue
             raise
         module.register(sub)
