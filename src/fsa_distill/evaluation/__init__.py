@@ -1,0 +1,1 @@
+"""Evaluation: generation, scoring on the benchmark views, zero-shot, LLM evaluation, reports."""

@@ -1,0 +1,1 @@
+"""Students: building and loading seq2seq models, distillation pretraining, fine-tuning."""
