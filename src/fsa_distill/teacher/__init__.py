@@ -1,0 +1,10 @@
+"""The teacher stage: prompt an LLM about each review and keep what it writes as the corpus.
+
+    reviews.py      read, clean, leak-guard and sample reviews
+    prompts.py      the versioned analysis and rewrite prompts (chat and few-shot completion)
+    backends/       openai (any compatible server), transformers, llama-cpp, replay
+    postprocess.py  strip junk, parse analyses, checks that drop or flag answers
+    corpus.py       the append-only, fsync'ed, resumable corpus file
+    generate.py     generate_corpus(cfg) and generate_shard(cfg, reviews, path)
+    commands.py     `fsa-distill generate`
+"""

@@ -1,0 +1,212 @@
+"""Corpus generation: reviews x prompt kinds -> teacher answers -> checked records on disk.
+
+`generate_corpus(cfg)` is the whole stage (what `fsa-distill generate` and the pipeline call).
+`generate_shard(cfg, reviews, path)` is its core and works on any slice of reviews and any output
+file, so a distributed executor can hand each worker a shard and merge the files afterwards (keys
+are global, so merging is concatenation plus a key check).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Optional
+
+from fsa_distill.config import dump_config
+from fsa_distill.errors import FsaError
+from fsa_distill.teacher.backends import Backend, NoRecording, make_backend
+from fsa_distill.teacher.config import GenerateConfig
+from fsa_distill.teacher.corpus import CorpusWriter, record_key, scan, totals
+from fsa_distill.teacher.postprocess import judge
+from fsa_distill.teacher.prompts import PromptSpec, get_prompt
+from fsa_distill.teacher.reviews import Review, load_reviews
+
+log = logging.getLogger(__name__)
+
+CORPUS_FILE = "corpus.jsonl"
+SUMMARY_FILE = "summary.json"
+CONFIG_FILE = "config.yaml"
+
+
+@dataclass(frozen=True)
+class Task:
+    review: Review
+    kind: str
+    spec: PromptSpec
+    key: str
+
+
+def plan_tasks(reviews: Iterable[Review], cfg: GenerateConfig, teacher: str) -> list[Task]:
+    specs = {kind: get_prompt(getattr(cfg.prompts, kind), kind) for kind in cfg.kinds}
+    return [Task(r, kind, spec, record_key(kind, spec.version, teacher, r.text))
+            for r in reviews for kind, spec in specs.items()]
+
+
+def build_record(task: Task, completion, teacher: str, cfg: GenerateConfig) -> dict:
+    v = judge(task.review.text, task.kind, completion.text, completion.finish_reason, cfg.postprocess.drop,
+              error=completion.error)
+    r = task.review
+    return {"key": task.key, "review_id": r.review_id, "text": r.text, "rating": r.rating, "domain": r.domain,
+            "kind": task.kind, "prompt_version": task.spec.version, "teacher": teacher, "response": v.response,
+            "raw_response": completion.text, "finish_reason": completion.finish_reason,
+            "prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens,
+            "parsed": v.parsed, "flags": v.flags, "ok": v.ok}
+
+
+async def _run(tasks: list[Task], backend: Backend, writer: CorpusWriter, cfg: GenerateConfig,
+               on_commit: Callable[[int], None]) -> Counter:
+    """Run tasks with bounded concurrency; a committer makes finished records durable in groups
+    and only then counts them. A fatal error stops new requests, commits what is finished and
+    re-raises."""
+    stats: Counter = Counter()
+    queue: asyncio.Queue = asyncio.Queue()
+    todo = iter(tasks)
+    fatal: list[BaseException] = []
+    g = cfg.generation
+
+    async def worker() -> None:
+        for task in todo:  # a shared iterator: each task goes to exactly one worker
+            if fatal:
+                return
+            prompt = task.spec.render(task.review.text, backend.mode, cfg.prompts.few_shot)
+            try:
+                c = await backend.acomplete(prompt, max_tokens=g.max_tokens, temperature=g.temperature)
+            except NoRecording:
+                stats["no_recording"] += 1
+                continue
+            except FsaError as e:
+                fatal.append(e)
+                return
+            stats["retries"] += c.attempts - 1
+            await queue.put(build_record(task, c, backend.teacher, cfg))
+
+    async def committer() -> None:
+        done = False
+        while not done:
+            batch = [await queue.get()]
+            while not queue.empty():
+                batch.append(queue.get_nowait())
+            if batch[-1] is None:
+                batch.pop()
+                done = True
+            if batch:
+                # fsync off the event loop, so requests keep flowing while the disk works.
+                n = await asyncio.to_thread(writer.write_many, batch)
+                stats["written"] += n
+                for rec in batch:
+                    stats["ok" if rec["ok"] else "dropped"] += 1
+                    if rec["completion_tokens"] is not None:
+                        stats["with_tokens"] += 1
+                    for t in ("prompt_tokens", "completion_tokens"):
+                        stats[t] += rec[t] or 0
+                on_commit(n)
+
+    commit_task = asyncio.create_task(committer())
+    workers = [asyncio.create_task(worker()) for _ in range(min(g.concurrency, max(1, len(tasks))))]
+    try:
+        pending = set(workers)
+        while pending:
+            finished, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for w in finished:
+                if w.exception() is not None:
+                    fatal.append(w.exception())
+            if fatal:  # no point waiting for in-flight requests to a failing teacher
+                for w in pending:
+                    w.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+                pending = set()
+    finally:
+        await queue.put(None)
+        await commit_task
+    if fatal:
+        raise fatal[0]
+    return stats
+
+
+def generate_shard(cfg: GenerateConfig, reviews: list[Review], corpus_path: str | Path,
+                   backend: Optional[Backend] = None, progress: bool = False) -> dict:
+    """Generate the records of `reviews` into `corpus_path`, skipping keys already there."""
+    corpus_path = Path(corpus_path)
+    backend = backend or make_backend(cfg.backend)
+    tasks = plan_tasks(reviews, cfg, backend.teacher)
+    writer = CorpusWriter(corpus_path)  # cuts a torn tail before the scan reads the file
+    try:
+        done, _ = scan(corpus_path)
+        todo = [t for t in tasks if t.key not in done]
+        skipped_no_recording = 0
+        if hasattr(backend, "has"):  # replay: know up front what has no recording
+            todo_rec = [t for t in todo if backend.has(t.review.text, t.kind)]
+            skipped_no_recording = len(todo) - len(todo_rec)
+            todo = todo_rec
+        total = len(tasks) - skipped_no_recording
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, initial=total - len(todo), unit="rec", desc="generate", dynamic_ncols=True,
+                       smoothing=0.1)
+        t0 = time.perf_counter()
+        try:
+            stats = asyncio.run(_run_and_close(todo, backend, writer, cfg, bar.update if bar else (lambda n: None)))
+        finally:
+            if bar:
+                bar.close()
+        elapsed = time.perf_counter() - t0
+    finally:
+        writer.close()
+    stats["no_recording"] += skipped_no_recording
+    written = stats["written"]
+    known = stats["with_tokens"] > 0  # replay has no token counts: report null, not 0
+    return {"planned": len(tasks), "already_done": len(tasks) - len(todo) - skipped_no_recording,
+            "written": written, "ok": stats["ok"], "dropped": stats["dropped"],
+            "no_recording": stats["no_recording"], "retries": stats["retries"],
+            "torn_bytes_repaired": writer.torn_bytes, "elapsed_s": round(elapsed, 3),
+            "records_per_s": round(written / elapsed, 2) if elapsed > 0 and written else 0.0,
+            "prompt_tokens": stats["prompt_tokens"] if known else None,
+            "completion_tokens": stats["completion_tokens"] if known else None,
+            "completion_tokens_per_s": round(stats["completion_tokens"] / elapsed, 1) if known and elapsed > 0 else None}
+
+
+async def _run_and_close(tasks, backend, writer, cfg, on_commit) -> Counter:
+    try:
+        return await _run(tasks, backend, writer, cfg, on_commit)
+    finally:
+        await backend.aclose()
+
+
+def _save_config(cfg: GenerateConfig, out: Path) -> None:
+    path = out / CONFIG_FILE
+    new = out / (CONFIG_FILE + ".tmp")
+    dump_config(cfg, new)
+    if path.exists() and path.read_text(encoding="utf-8") != new.read_text(encoding="utf-8"):
+        # Records are keyed by teacher and prompt version, so mixing is safe, but say so.
+        log.warning("%s differs from the previous run's config; records of both runs share %s",
+                    path, CORPUS_FILE)
+    os.replace(new, path)
+
+
+def generate_corpus(cfg: GenerateConfig, progress: bool = True) -> dict:
+    """Run the whole teacher stage into `cfg.out`; returns the summary also saved as summary.json."""
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    _save_config(cfg, out)
+    reviews, review_stats = load_reviews(cfg.reviews)
+    if not reviews:
+        raise FsaError(f"no reviews left to generate from ({review_stats})")
+    backend = make_backend(cfg.backend)
+    run = generate_shard(cfg, reviews, out / CORPUS_FILE, backend=backend, progress=progress)
+    _, light = scan(out / CORPUS_FILE)
+    summary = {"out": str(out), "corpus": str(out / CORPUS_FILE), "backend": backend.describe(),
+               "kinds": list(cfg.kinds),
+               "prompts": {k: getattr(cfg.prompts, k) for k in cfg.kinds},
+               "reviews": review_stats, "run": run, "corpus_totals": totals(light, cfg.postprocess.drop)}
+    tmp = out / (SUMMARY_FILE + ".tmp")
+    tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, out / SUMMARY_FILE)
+    return summary
