@@ -12,16 +12,23 @@ from typing import Annotated, Literal, Optional, Union
 from pydantic import Field, field_validator, model_validator
 
 from fsa_distill.config import StrictConfig
+from fsa_distill.errors import FsaError
 
 KINDS = ("analysis", "rewrite")
 Kind = Literal["analysis", "rewrite"]
 
 
+SECRET_KEYS = ("api_key", "key", "token", "password", "secret")
+
+
 def _reject_inline_secret(data):
-    # A key pasted into a YAML file ends up in git, in the saved run config and in logs.
-    if isinstance(data, dict) and any(k in data for k in ("api_key", "key", "token", "password")):
-        raise ValueError("do not put secrets in the config: export the key in an environment "
-                         "variable and set api_key_env to that variable's NAME")
+    # A key pasted into a YAML file ends up in git, in the saved run config and in logs. Raised as
+    # FsaError, not ValueError: pydantic would quote the offending input, i.e. the secret.
+    if isinstance(data, dict):
+        for k in SECRET_KEYS:
+            if k in data:
+                raise FsaError(f"backend.{k}: do not put secrets in the config; export the key in an "
+                               "environment variable and set backend.api_key_env to that variable's NAME")
     return data
 
 
@@ -41,7 +48,6 @@ class OpenAIBackendConfig(StrictConfig):
     requests_per_second: Optional[float] = Field(None, gt=0)
     teacher: Optional[str] = None  # id written into records; defaults to `model`
 
-    _no_secret = model_validator(mode="before")(_reject_inline_secret)
 
 
 class TransformersBackendConfig(StrictConfig):
@@ -153,6 +159,16 @@ class GenerateConfig(StrictConfig):
     backend: BackendConfig = ReplayBackendConfig()
     generation: GenerationConfig = GenerationConfig()
     postprocess: PostprocessConfig = PostprocessConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _backend_defaults(cls, data):
+        backend = data.get("backend") if isinstance(data, dict) else None
+        if isinstance(backend, dict):
+            _reject_inline_secret(backend)
+            if "type" not in backend:  # `backend.recordings=...` alone means the default, replay
+                data = {**data, "backend": {"type": "replay", **backend}}
+        return data
 
     @field_validator("kinds")
     @classmethod

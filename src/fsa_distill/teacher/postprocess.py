@@ -191,7 +191,7 @@ def judge(review: str, kind: str, raw: str, finish_reason: Optional[str], drop: 
         rw = words(review)
         if parsed and any(not target_in_review(t["target"], rw) for t in parsed):
             problems.append("target_not_in_review")
-    elif response and _TARGET_LINE.match(response):
+    elif response and re.match(r"\s*Opinion Target\b", response, re.IGNORECASE):
         problems.append("wrong_format")  # an analysis where a rewrite was asked for
     # Every problem is a flag; those listed in `drop` also make the record not ok.
     drops = [p for p in problems if p in drop]
