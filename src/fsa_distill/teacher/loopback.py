@@ -17,7 +17,8 @@ Faults: the first `fail_attempts` requests for a given prompt fail with probabil
   cutoff     Content-Length promises more bytes than are sent, then the connection closes
   malformed  a 200 whose body is not JSON
   nochoices  a 200 with valid JSON but no choices
-Binds 127.0.0.1 only.
+Independently of faults, a prompt longer than `max_prompt_words` gets the 400 a real server gives
+for a prompt over its context length. Binds 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -48,8 +49,9 @@ def canned_answer(prompt: str) -> str:
 
 
 class _State:
-    def __init__(self, latency_s, fail_rate, fail_attempts, faults, hang_s):
+    def __init__(self, latency_s, fail_rate, fail_attempts, faults, hang_s, max_prompt_words):
         self.latency_s, self.fail_rate, self.fail_attempts = latency_s, fail_rate, fail_attempts
+        self.max_prompt_words = max_prompt_words
         self.faults, self.hang_s = tuple(faults), hang_s
         self.lock = threading.Lock()
         self.attempts: dict[str, int] = {}
@@ -111,6 +113,8 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             return self._send(404, b'{"error": {"message": "not found"}}')
         st = self.server.state
+        if st.max_prompt_words and len(prompt.split()) > st.max_prompt_words:
+            return self._send(400, b'{"error": {"message": "prompt exceeds the context length"}}')
         fault = st.fault_for(prompt)
         if fault == "hang":
             time.sleep(st.hang_s)
@@ -155,12 +159,12 @@ class LoopbackServer(ThreadingHTTPServer):
     request_queue_size = 128
 
     def __init__(self, port: int = 0, latency_s: float = 0.0, fail_rate: float = 0.0, fail_attempts: int = 1,
-                 faults: Sequence[str] = FAULTS, hang_s: float = 5.0):
+                 faults: Sequence[str] = FAULTS, hang_s: float = 5.0, max_prompt_words: Optional[int] = None):
         bad = [f for f in faults if f not in FAULTS]
         if bad:
             raise ValueError(f"unknown faults {bad}; known: {FAULTS}")
         super().__init__(("127.0.0.1", port), _Handler)
-        self.state = _State(latency_s, fail_rate, fail_attempts, faults, hang_s)
+        self.state = _State(latency_s, fail_rate, fail_attempts, faults, hang_s, max_prompt_words)
         self._thread: Optional[threading.Thread] = None
 
     @property
