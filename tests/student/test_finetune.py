@@ -1,0 +1,60 @@
+"""The real fine-tuning recipe, a few steps of the tiny preset on a slice of rest14, on CPU."""
+
+import json
+
+import pytest
+
+from fsa_distill.cli import main
+from fsa_distill.student.finetune import FinetuneConfig, finetune
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ft") / "run"
+    cfg = FinetuneConfig(model="tiny", task="atsa", dataset="rest14", seed=42, output_dir=str(out),
+                         test_limit=150, decode={"max_length": 24},
+                         train={"train_limit": 96, "dev_limit": 32, "epochs": 2, "logging_steps": 2})
+    return finetune(cfg, progress=False)
+
+
+def test_run_folder_is_complete(run):
+    from pathlib import Path
+
+    d = Path(run["run_dir"])
+    for name in ("config.yaml", "run_info.json", "dev_curve.json", "dev_curve.csv", "metrics.json",
+                 "best_model/model.safetensors", "best_model/README.md", "best_model/fsa_distill.json"):
+        assert (d / name).exists(), name
+    assert not list(d.rglob("*.bin")) and not (d / "trainer").exists()
+    info = json.loads((d / "run_info.json").read_text())
+    assert info["steps"] == 12 and info["environment"]["torch"] and info["timing"]["train_s"] > 0
+    curve = json.loads((d / "dev_curve.json").read_text())
+    assert [p["epoch"] for p in curve] == [1, 2] and curve[0]["best"] is True
+    metrics = json.loads((d / "metrics.json").read_text())
+    assert {"normal", "test", "hard", "implicit", "multi"} >= set(metrics) >= {"normal", "test"}
+    # every view has its raw predictions, and the metrics are those of that file
+    from fsa_distill.benchmark.scoring import score
+    from fsa_distill.benchmark.views import load_view
+
+    rows = [json.loads(x) for x in (d / "eval" / "predictions_normal.jsonl").read_text().splitlines()]
+    assert len(rows) == 150 and {"id", "sentence", "prediction", "gold", "pred_pairs"} <= set(rows[0])
+    examples = load_view("atsa", "rest14", "normal")[:150]
+    assert score("atsa", examples, [r["prediction"] for r in rows], bootstrap=0)["f1"] == metrics["normal"]["f1"]
+    meta = json.loads((d / "best_model" / "fsa_distill.json").read_text())
+    assert meta["task"] == "atsa" and meta["scores"]["normal"]["f1"] == metrics["normal"]["f1"]
+
+
+def test_evaluate_command_on_the_saved_model(run, tmp_path, capsys):
+    best = f"{run['run_dir']}/best_model"
+    assert main(["evaluate", "--model", best, "--limit", "150", "--max-length", "24", "--quiet", "--output", str(tmp_path / "ev")]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    # the same model, the same sentences, greedy decoding: the same numbers as the run itself
+    assert out["f1"]["normal"] == pytest.approx(run["metrics"]["normal"]["f1"])
+    assert (tmp_path / "ev" / "predictions_multi.jsonl").exists()
+
+
+def test_save_model_false_keeps_only_metrics(tmp_path):
+    cfg = FinetuneConfig(output_dir=str(tmp_path / "r"), save_model=False, test_limit=50, decode={"max_length": 16},
+                         train={"train_limit": 16, "dev_limit": 8, "max_steps": 2})
+    result = finetune(cfg, progress=False)
+    assert not (tmp_path / "r" / "best_model").exists()
+    assert (tmp_path / "r" / "metrics.json").exists() and "normal" in result["metrics"]
