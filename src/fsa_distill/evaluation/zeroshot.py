@@ -1,0 +1,506 @@
+"""`fsa-distill zeroshot`: sentence/review polarity with a model never fine-tuned on the task.
+
+A student (seq2seq) is measured two ways, and both are reported:
+
+  label-words  the log-likelihood of each verbalizer ("positive", "negative") as the decoder
+               target, under an input template (default none: the raw review, which is exactly
+               what the student saw in distillation). The larger wins.
+  analysis     the student writes its analysis (decoding is started with "Opinion Target 1:" so it
+               writes an analysis rather than a rewrite, the other half of its training), every
+               "Sentiment: <label>" it states is mapped to a grade (very positive +2, positive +1,
+               mild positive +0.5, neutral / mixed 0, mild negative -0.5, negative -1, very
+               negative -2) and the sign of the sum is the polarity. A zero sum or no readable
+               sentiment is "undecided": by default it falls back to the label-word answer, or
+               (fallback: undecided) it stays undecided and counts as wrong. Both are counted.
+
+An LLM (`--backend ...`, the teacher's backends) is asked the question directly (llm_prompts) and
+its answer parsed; unparseable answers are "undecided" (wrong) and counted. Same items, same
+metrics, so the teacher and the student compare on equal terms.
+
+Data: `sst2` / `yelp2` (shipped; split test by default) or any JSON array / JSONL file of
+{"sentence", "label"} records. `limit` takes a seeded random subset (the same seed and limit give
+the same items for every model).
+
+Run folder: config.yaml, run_info.json (kind "zeroshot"), metrics.json ({method: {accuracy,
+macro_f1, n, undecided, ...}}) and predictions_<method>.jsonl holding each item's gold label,
+prediction and the raw material it came from (scores, generated analysis, raw LLM answer).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Optional
+
+from pydantic import Field, field_validator, model_validator
+
+from fsa_distill.config import StrictConfig, dump_config
+from fsa_distill.errors import FsaError
+from fsa_distill.evaluation.llm_eval import (LLMGeneration, add_backend_args, backend_flags, check_backend_section,
+                                             completion_record, deep_merge, load_run_config, slug, split_config_args)
+from fsa_distill.teacher.config import BackendConfig
+
+LABELS = ("positive", "negative")
+UNDECIDED = "undecided"
+SHIPPED = {"sst2": ("test", "val"), "yelp2": ("test", "val", "train")}
+METHODS = ("label-words", "analysis")
+
+
+# ------------------------------------------------------------------------------------------ data
+@dataclass(frozen=True)
+class Item:
+    id: int        # position in the source file, so any prediction can be found in the data
+    sentence: str
+    label: str
+
+
+def _label(raw, where: str) -> str:
+    # 1/0 is how SST-2 and Yelp-2 are distributed elsewhere (Hugging Face datasets).
+    if isinstance(raw, bool):
+        raise FsaError(f"{where}: label: expected positive or negative (got {raw!r})")
+    if raw in (1, 0):
+        return "positive" if raw == 1 else "negative"
+    if isinstance(raw, str) and raw.strip().lower() in LABELS:
+        return raw.strip().lower()
+    raise FsaError(f"{where}: label: expected positive or negative (or 1/0) (got {raw!r})")
+
+
+def parse_items(records, path: str) -> list[Item]:
+    items = []
+    for i, rec in enumerate(records):
+        where = f"{path}: record {i}"
+        if not isinstance(rec, dict):
+            raise FsaError(f"{where}: expected an object with sentence and label (got {type(rec).__name__})")
+        for key in ("sentence", "label"):
+            if key not in rec:
+                raise FsaError(f"{where}: missing {key!r}")
+        if not isinstance(rec["sentence"], str) or not rec["sentence"].strip():
+            raise FsaError(f"{where}: sentence: expected a non-empty string")
+        items.append(Item(i, rec["sentence"], _label(rec["label"], where)))
+    if not items:
+        raise FsaError(f"{path}: no records")
+    return items
+
+
+def read_records(path: Path) -> list:
+    """A JSON array or JSON lines (plain or .gz); errors name the file and line."""
+    from fsa_distill.resources import read_text
+
+    text = read_text(path)
+    if text.lstrip().startswith("["):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise FsaError(f"{path}: invalid JSON at line {e.lineno}: {e.msg}") from None
+        return data
+    records = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            raise FsaError(f"{path}: line {n}: invalid JSON: {e.msg}") from None
+    return records
+
+
+def load_items(dataset: str, split: str = "test") -> list[Item]:
+    from fsa_distill.resources import sentiment_classification_path
+
+    if dataset in SHIPPED and not Path(dataset).exists():
+        if split not in SHIPPED[dataset]:
+            raise FsaError(f"{dataset}: no split {split!r} (shipped: {', '.join(SHIPPED[dataset])})")
+        path = sentiment_classification_path(dataset, split)
+        items = parse_items(read_records(path), str(path))
+        if dataset == "yelp2":
+            # The Yelp polarity files write line breaks as the two characters "\n"; the student was
+            # distilled on reviews with real line breaks (written [NL]), so restore them.
+            items = [Item(it.id, it.sentence.replace("\\n", "\n"), it.label) for it in items]
+        return items
+    path = Path(dataset)
+    if not path.exists():
+        raise FsaError(f"{dataset}: not a shipped dataset ({', '.join(SHIPPED)}) and no such file")
+    return parse_items(read_records(path), str(path))
+
+
+def select(items: list[Item], limit: Optional[int], seed: int) -> list[Item]:
+    """A seeded random subset in file order: the first N of a file may be sorted by label."""
+    import random
+
+    if not limit or limit >= len(items):
+        return items
+    keep = sorted(random.Random(seed).sample(range(len(items)), limit))
+    return [items[i] for i in keep]
+
+
+# ---------------------------------------------------------------------------------------- config
+class LabelWordSettings(StrictConfig):
+    template: str = "{text}"            # encoder input; "{text}" = the raw review, as in distillation
+    target_template: str = "{word}"      # decoder target; only the word's tokens are scored
+    verbalizers: dict[str, list[str]] = {"positive": ["positive"], "negative": ["negative"]}
+    reduce: Literal["sum", "mean"] = "sum"  # over a word's tokens; mean evens out multi-token words
+    batch_size: int = Field(32, ge=1)
+    max_input_tokens: int = Field(512, ge=8)
+
+    @model_validator(mode="after")
+    def _check(self):
+        if "{text}" not in self.template:
+            raise ValueError("template must contain {text}")
+        if "{word}" not in self.target_template:
+            raise ValueError("target_template must contain {word}")
+        if set(self.verbalizers) != set(LABELS) or not all(self.verbalizers.values()):
+            raise ValueError("verbalizers: give at least one word for each of positive and negative")
+        return self
+
+
+class AnalysisSettings(StrictConfig):
+    prefix: str = "Opinion Target 1:"  # forced start of the decoder output; "" lets the student choose
+    max_length: int = Field(256, ge=8)  # decoder tokens, prefix included
+    num_beams: int = Field(1, ge=1)
+    batch_size: int = Field(16, ge=1)
+    max_input_tokens: int = Field(512, ge=8)
+    fallback: Literal["label-words", "undecided"] = "label-words"
+
+
+class ZeroShotConfig(StrictConfig):
+    dataset: str = "sst2"
+    split: str = "test"
+    limit: Optional[int] = Field(None, ge=1)
+    seed: int = 0
+    model: Optional[str] = None          # a student: preset, folder or hub id
+    backend: Optional[BackendConfig] = None  # or an LLM through a teacher backend
+    methods: list[Literal["label-words", "analysis"]] = list(METHODS)  # student only
+    label_words: LabelWordSettings = LabelWordSettings()
+    analysis: AnalysisSettings = AnalysisSettings()
+    generation: LLMGeneration = LLMGeneration(max_tokens=16)  # LLM only
+    output: Optional[str] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _backend(cls, data):
+        return check_backend_section(data)
+
+    @model_validator(mode="after")
+    def _one_system(self):
+        if (self.model is None) == (self.backend is None):
+            raise ValueError("give exactly one of model (a student) or backend (an LLM)")
+        return self
+
+    @field_validator("methods")
+    @classmethod
+    def _methods(cls, v):
+        if not v:
+            raise ValueError("at least one method")
+        return list(dict.fromkeys(v))
+
+
+# ----------------------------------------------------------------------------- student: scoring
+def _word_targets(tokenizer, settings: LabelWordSettings) -> list[tuple[str, str, list[int], int]]:
+    """(label, word, target ids, index of the word's first token) per verbalizer word."""
+    from fsa_distill.student.models import to_model_text
+
+    out = []
+    for label in LABELS:
+        for word in settings.verbalizers[label]:
+            full = settings.target_template.format(word=word)
+            prefix = full[:full.index(word)].rstrip()
+            ids = tokenizer(to_model_text(full), add_special_tokens=False)["input_ids"]
+            pre = tokenizer(to_model_text(prefix), add_special_tokens=False)["input_ids"] if prefix else []
+            if ids[:len(pre)] != pre or len(ids) == len(pre):
+                # The tokenizer merged the prefix's end with the word: score prefix and word apart.
+                ids = pre + tokenizer(to_model_text(full[len(prefix):]), add_special_tokens=False)["input_ids"]
+            out.append((label, word, ids, len(pre)))
+    return out
+
+
+def label_word_scores(model, tokenizer, texts: list[str], settings: LabelWordSettings,
+                      progress: bool = False) -> list[dict[str, float]]:
+    """Per text {label: score}: a label's score is the log of the summed likelihoods of its words
+    (logsumexp), each word's log-likelihood the sum (or mean) over its tokens."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from fsa_distill.student.models import to_model_text
+
+    targets = _word_targets(tokenizer, settings)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    results: list[dict[str, float]] = []
+    try:
+        with torch.inference_mode():
+            for start in tqdm(range(0, len(texts), settings.batch_size), disable=not progress, desc="label words"):
+                batch = [to_model_text(settings.template.format(text=t)) for t in texts[start:start + settings.batch_size]]
+                enc = tokenizer(batch, padding=True, truncation=True, max_length=settings.max_input_tokens,
+                                return_tensors="pt").to(device)
+                encoder_out = model.get_encoder()(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
+                per_word = []
+                for _, _, ids, first in targets:
+                    labels = torch.tensor([ids] * len(batch), device=device)
+                    logits = model(encoder_outputs=encoder_out, attention_mask=enc["attention_mask"],
+                                   labels=labels).logits
+                    token_lp = torch.log_softmax(logits.float(), dim=-1).gather(-1, labels.unsqueeze(-1)).squeeze(-1)
+                    word_lp = token_lp[:, first:]
+                    per_word.append(word_lp.sum(-1) if settings.reduce == "sum" else word_lp.mean(-1))
+                stacked = torch.stack(per_word, dim=-1)  # batch x words
+                for row in stacked.tolist():
+                    scores = {}
+                    for label in LABELS:
+                        vals = [v for (lab, *_), v in zip(targets, row) if lab == label]
+                        m = max(vals)
+                        scores[label] = m + math.log(sum(math.exp(v - m) for v in vals))
+                    results.append(scores)
+    finally:
+        model.train(was_training)
+    return results
+
+
+def decide_by_scores(scores: dict[str, float]) -> str:
+    if scores["positive"] == scores["negative"]:
+        return UNDECIDED
+    return max(LABELS, key=lambda lab: scores[lab])
+
+
+# ---------------------------------------------------------------------------- student: analysis
+def generate_analyses(model, tokenizer, texts: list[str], settings: AnalysisSettings,
+                      progress: bool = False) -> list[str]:
+    """Greedy (or beam) generation with the decoder started on `settings.prefix`. The returned text
+    includes the prefix, so the file shows exactly the sequence the student scored highest."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from fsa_distill.evaluation.generate import decode_cleanup
+    from fsa_distill.student.models import from_model_text, to_model_text
+
+    device = next(model.parameters()).device
+    start_id = model.config.decoder_start_token_id
+    if start_id is None:
+        raise FsaError("the model's config has no decoder_start_token_id: cannot force an analysis prefix")
+    prefix_ids = tokenizer(to_model_text(settings.prefix), add_special_tokens=False)["input_ids"] \
+        if settings.prefix else []
+    inputs = [to_model_text(t) for t in texts]
+    lengths = [len(x) for x in tokenizer(inputs, truncation=True, max_length=settings.max_input_tokens)["input_ids"]]
+    order = sorted(range(len(inputs)), key=lambda i: -lengths[i])  # batches of similar length pad little
+    cleanup = decode_cleanup(tokenizer)
+    outputs: list[str] = [""] * len(inputs)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for s in tqdm(range(0, len(order), settings.batch_size), disable=not progress, desc="analyses"):
+                idx = order[s:s + settings.batch_size]
+                enc = tokenizer([inputs[i] for i in idx], padding=True, truncation=True,
+                                max_length=settings.max_input_tokens, return_tensors="pt").to(device)
+                dec = torch.tensor([[start_id] + prefix_ids] * len(idx), device=device)
+                out = model.generate(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
+                                     decoder_input_ids=dec, max_length=settings.max_length,
+                                     num_beams=settings.num_beams, do_sample=False)
+                texts_out = tokenizer.batch_decode(out, skip_special_tokens=True, clean_up_tokenization_spaces=cleanup)
+                for i, t in zip(idx, texts_out):
+                    outputs[i] = from_model_text(t)
+    finally:
+        model.train(was_training)
+    return outputs
+
+
+_SENTIMENT_LINE = re.compile(r"\bSentiment\s*\d*\s*:\s*([^\n]*)", re.IGNORECASE)
+_STRONG = re.compile(r"\b(?:very|extremely|strongly|highly|really|overwhelmingly|absolutely)\b")
+_WEAK = re.compile(r"\b(?:mild|mildly|slightly|somewhat|moderately|weakly|a bit)\b")
+
+
+def sentiment_value(label: str) -> Optional[float]:
+    """A stated sentiment label on the teacher's 5-point scale -> grade; None if not a sentiment.
+    Labels naming both polarities ("Positive/Negative") or none ("Mild Sentiment", "Mixed",
+    "Neutral") are 0: stated, but no direction."""
+    # Keep the label, not the explanation some answers append: "Positive (the reviewer ...)".
+    text = re.split(r"[(.,;\u2013\u2014]| - ", label.strip().lower(), maxsplit=1)[0]
+    pos, neg = "positiv" in text, "negativ" in text
+    if pos == neg:
+        return 0.0 if (pos or re.search(r"\b(?:neutral|mixed|mild|ambivalent)\b", text)) else None
+    grade = 2.0 if _STRONG.search(text) else 0.5 if _WEAK.search(text) else 1.0
+    return grade if pos else -grade
+
+
+def aggregate(analysis: str) -> dict:
+    """{labels, grades, total, decision} for one generated analysis; decision is positive,
+    negative or undecided (a zero total, or no readable sentiment at all)."""
+    labels = [m.group(1).strip() for m in _SENTIMENT_LINE.finditer(analysis)]
+    grades = [sentiment_value(lab) for lab in labels]
+    read = [g for g in grades if g is not None]
+    total = sum(read)
+    decision = UNDECIDED if not read or total == 0 else ("positive" if total > 0 else "negative")
+    return {"labels": labels, "grades": grades, "total": total, "decision": decision}
+
+
+# ---------------------------------------------------------------------------------------- metrics
+def classification_metrics(gold: list[str], pred: list[str]) -> dict:
+    """Accuracy and macro-F1 over positive/negative; an undecided item is simply wrong (it counts
+    against the recall of its gold class), so a method cannot gain by abstaining."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    per_class = f1_score(gold, pred, labels=list(LABELS), average=None, zero_division=0)
+    confusion = {g: {p: sum(1 for a, b in zip(gold, pred) if a == g and b == p) for p in (*LABELS, UNDECIDED)}
+                 for g in LABELS}
+    return {"accuracy": float(accuracy_score(gold, pred)),
+            "macro_f1": float(f1_score(gold, pred, labels=list(LABELS), average="macro", zero_division=0)),
+            "f1_per_class": dict(zip(LABELS, map(float, per_class))),
+            "n": len(gold), "undecided": sum(p == UNDECIDED for p in pred), "confusion": confusion}
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+
+
+# ------------------------------------------------------------------------------------------ runs
+def run_student(cfg: ZeroShotConfig, items: list[Item], out: Path, progress: bool) -> tuple[dict, dict]:
+    from fsa_distill.student.models import count_parameters, default_device, load_student
+
+    model, tokenizer = load_student(cfg.model, device=default_device())
+    texts = [it.sentence for it in items]
+    gold = [it.label for it in items]
+    metrics, timing = {}, {}
+    scores: Optional[list[dict]] = None
+
+    def word_scores(subset: list[int]) -> dict[int, dict]:
+        t = time.perf_counter()
+        got = label_word_scores(model, tokenizer, [texts[i] for i in subset], cfg.label_words, progress)
+        timing["label_words_s"] = timing.get("label_words_s", 0) + time.perf_counter() - t
+        return dict(zip(subset, got))
+
+    if "label-words" in cfg.methods:
+        scores_by = word_scores(list(range(len(items))))
+        scores = [scores_by[i] for i in range(len(items))]
+        preds = [decide_by_scores(s) for s in scores]
+        write_jsonl(out / "predictions_label-words.jsonl", [
+            {"id": it.id, "sentence": it.sentence, "label": it.label, "prediction": p, "scores": s}
+            for it, p, s in zip(items, preds, scores)])
+        metrics["label-words"] = classification_metrics(gold, preds)
+
+    if "analysis" in cfg.methods:
+        t = time.perf_counter()
+        analyses = generate_analyses(model, tokenizer, texts, cfg.analysis, progress)
+        timing["analysis_generate_s"] = time.perf_counter() - t
+        agg = [aggregate(a) for a in analyses]
+        undecided = [i for i, a in enumerate(agg) if a["decision"] == UNDECIDED]
+        fallback: dict[int, dict] = {}
+        if cfg.analysis.fallback == "label-words" and undecided:
+            fallback = {i: scores[i] for i in undecided} if scores is not None else word_scores(undecided)
+        rows, preds = [], []
+        for i, (it, a, text) in enumerate(zip(items, agg, analyses)):
+            decided_by, pred = "analysis", a["decision"]
+            if pred == UNDECIDED:
+                decided_by = "label-words" if i in fallback else "undecided"
+                pred = decide_by_scores(fallback[i]) if i in fallback else UNDECIDED
+            preds.append(pred)
+            rows.append({"id": it.id, "sentence": it.sentence, "label": it.label, "prediction": pred,
+                         "decided_by": decided_by, "generation": text, "sentiments": a["labels"],
+                         "grades": a["grades"], "total": a["total"],
+                         **({"fallback_scores": fallback[i]} if i in fallback else {})})
+        write_jsonl(out / "predictions_analysis.jsonl", rows)
+        m = classification_metrics(gold, preds)
+        # `undecided` above is what stayed undecided; these say how the analysis itself fared.
+        m["analysis_undecided"] = len(undecided)
+        m["fallback_to_label_words"] = len(fallback)
+        m["no_sentiment_stated"] = sum(1 for a in agg if not any(g is not None for g in a["grades"]))
+        metrics["analysis"] = m
+    info = {"system": "student", "parameters": count_parameters(model), "timing": timing}
+    return metrics, info
+
+
+def run_llm(cfg: ZeroShotConfig, items: list[Item], out: Path, progress: bool) -> tuple[dict, dict]:
+    from fsa_distill.evaluation.llm_eval import run_prompts
+    from fsa_distill.evaluation.llm_prompts import parse_polarity, polarity_prompt
+    from fsa_distill.teacher.backends import make_backend
+
+    backend = make_backend(cfg.backend)
+    prompts = [polarity_prompt(it.sentence, backend.mode) for it in items]
+    t = time.perf_counter()
+    completions = run_prompts(backend, prompts, cfg.generation, progress, desc=f"zeroshot {cfg.dataset}")
+    elapsed = time.perf_counter() - t
+    rows, preds = [], []
+    no_answer = 0
+    for it, c in zip(items, completions):
+        failed = c.finish_reason in ("error", "no_recording") or not c.text.strip()
+        no_answer += failed
+        pred = (None if failed else parse_polarity(c.text)) or UNDECIDED
+        preds.append(pred)
+        rows.append({"id": it.id, "sentence": it.sentence, "label": it.label, "prediction": pred,
+                     **completion_record(c)})
+    write_jsonl(out / "predictions_llm.jsonl", rows)
+    m = classification_metrics([it.label for it in items], preds)
+    m["no_answer"] = no_answer  # of `undecided`: empty answers or failed requests
+    m["unparseable"] = m["undecided"] - no_answer
+    p0 = prompts[0] if prompts else None
+    info = {"system": "llm", "mode": backend.mode, "backend": backend.describe(), "timing": {"llm_s": elapsed},
+            "prompt_example": (list(p0.messages) if p0.messages else p0.text) if p0 else None}
+    return {"llm": m}, info
+
+
+def zeroshot(cfg: ZeroShotConfig, progress: bool = True) -> dict:
+    items = select(load_items(cfg.dataset, cfg.split), cfg.limit, cfg.seed)
+    model_id = cfg.model if cfg.model is not None else (cfg.backend.teacher or getattr(cfg.backend, "model", None)
+                                                        or getattr(cfg.backend, "model_path", "llm"))
+    out = Path(cfg.output) if cfg.output else \
+        Path("runs") / "zeroshot" / f"{slug(Path(cfg.dataset).stem)}-{cfg.split}-{slug(model_id)}"
+    out.mkdir(parents=True, exist_ok=True)
+    dump_config(cfg, out / "config.yaml")
+    import torch
+
+    torch.manual_seed(cfg.seed)
+    if cfg.model is not None:
+        metrics, extra = run_student(cfg, items, out, progress)
+    else:
+        metrics, extra = run_llm(cfg, items, out, progress)
+        model_id = extra["backend"].get("teacher") or model_id
+    info = {"kind": "zeroshot", "model": model_id, "seed": cfg.seed, "task": "sentiment-classification",
+            "dataset": cfg.dataset, "split": cfg.split, "n": len(items), "methods": list(metrics), **extra}
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+    (out / "run_info.json").write_text(json.dumps(info, indent=2, ensure_ascii=False), encoding="utf-8")
+    return {"output": str(out), "metrics": metrics, "info": info}
+
+
+# ------------------------------------------------------------------------------------------- CLI
+def register(sub) -> None:
+    p = sub.add_parser("zeroshot", help="zero-shot polarity (SST-2, Yelp-2, any file) with a student or an LLM",
+                       description="Classify sentence/review polarity with a student never fine-tuned on the "
+                       "task (label-word scoring and analysis aggregation) or with an LLM through a teacher "
+                       "backend. Reports accuracy and macro-F1.")
+    p.add_argument("config", nargs="?", help="YAML recipe, e.g. configs/zeroshot/student-sst2.yaml")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="override config keys, e.g. label_words.template='Review: {text}'")
+    p.add_argument("--model", help="student: preset (tiny), folder or hub id")
+    p.add_argument("--dataset", help="sst2, yelp2, or a JSON/JSONL file of {sentence, label}")
+    p.add_argument("--split", help="shipped split: test (default), val; yelp2 also train")
+    p.add_argument("--method", choices=["label-words", "analysis", "both"], help="student methods (default both)")
+    p.add_argument("--limit", type=int, help="a seeded random subset of N items")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--output", help="run folder (default runs/zeroshot/<dataset>-<split>-<model>)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_backend_args(p)
+    p.set_defaults(func=run_zeroshot)
+
+
+def run_zeroshot(args) -> int:
+    from fsa_distill.ui import print_table
+
+    config, overrides = split_config_args(args)
+    flags = {k: v for k, v in {"model": args.model, "dataset": args.dataset, "split": args.split,
+                               "limit": args.limit, "seed": args.seed, "output": args.output}.items() if v is not None}
+    if args.method:
+        flags["methods"] = list(METHODS) if args.method == "both" else [args.method]
+    cfg = load_run_config(ZeroShotConfig, config, overrides, deep_merge(flags, backend_flags(args)))
+    result = zeroshot(cfg, progress=not args.quiet)
+    rows = [(method, m["n"], f"{100 * m['accuracy']:.2f}", f"{100 * m['macro_f1']:.2f}", m["undecided"])
+            for method, m in result["metrics"].items()]
+    print_table(f"zero-shot {cfg.dataset}/{cfg.split}: {result['info']['model']}",
+                ("method", "items", "accuracy", "macro-F1", "undecided"), rows)
+    print(json.dumps({"output": result["output"],
+                      "accuracy": {k: m["accuracy"] for k, m in result["metrics"].items()},
+                      "macro_f1": {k: m["macro_f1"] for k, m in result["metrics"].items()}}))
+    return 0
