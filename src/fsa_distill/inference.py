@@ -1,0 +1,226 @@
+"""The public predict API: a trained model on new text.
+
+    from fsa_distill import SentimentAnalyzer
+    sa = SentimentAnalyzer.from_pretrained("runs/rest14/seed42")      # folder, hub id or preset
+    sa.predict("The pasta was great but the waiter was rude.")
+    # AnalysisResult(text=..., generated='pasta | positive ; waiter | negative',
+    #                aspects=[AspectSentiment('pasta', 'positive', 4, 9), AspectSentiment('waiter', 'negative', 28, 34)])
+
+The model writes `aspect | polarity ; ...` (reference-system.md §2c). Here it is read leniently:
+chunks are split as the reference parser does, but an ATSA term that is not a case-sensitive
+substring of the text is kept (with a case-insensitive span, or no span) rather than dropped,
+because a user wants to see what the model said. `fsa-distill score` keeps the strict reference
+parser. Empty texts are not sent to the model; they come back as empty results.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+from fsa_distill.benchmark.data import POLARITIES, TASKS
+from fsa_distill.errors import FsaError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_INPUT_LENGTH = 512
+
+
+@dataclass
+class AspectSentiment:
+    aspect: str                 # the term (ATSA) or the category as the model writes it (ACSA)
+    polarity: str               # positive | neutral | negative | conflict
+    start: int | None = None    # character span of the term in the text (ATSA); None if absent
+    end: int | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class AnalysisResult:
+    text: str
+    generated: str              # the raw generated string
+    aspects: list[AspectSentiment] = field(default_factory=list)
+    truncated: bool = False     # the text was longer than the model's input limit
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "generated": self.generated,
+                "aspects": [a.to_dict() for a in self.aspects], "truncated": self.truncated}
+
+
+# ------------------------------------------------------------------------------ parsing, spans
+def parse_generated(seq: str) -> list[tuple[str, str]]:
+    """(aspect, polarity) pairs: the reference's chunk rules (one '|', known polarity) without its
+    ATSA substring filter, which `locate_spans` replaces."""
+    pairs = []
+    for chunk in seq.split(";"):
+        chunk = chunk.strip()
+        if chunk.count("|") != 1:
+            continue
+        left, pol = (x.strip() for x in chunk.split("|"))
+        if left and pol in POLARITIES:
+            pairs.append((left, pol))
+    return pairs
+
+
+def _pick(matches: list[tuple[int, int]], used: list[tuple[int, int]]) -> tuple[int, int] | None:
+    # Prefer an occurrence no other term has claimed (so "rice" is not placed inside "fried
+    # rice" when it also occurs alone), then one not claimed by an identical span, then any.
+    free = [m for m in matches if all(m[1] <= s or m[0] >= e for s, e in used)]
+    unclaimed = [m for m in matches if m not in used]
+    for group in (free, unclaimed, matches):
+        if group:
+            return group[0]
+    return None
+
+
+def locate_spans(text: str, terms: Sequence[str]) -> list[tuple[int, int] | None]:
+    """Character span of each term in `text`: its first occurrence not used by another term, so a
+    repeated term gets successive spans; exact match first, then case-insensitive; None if absent.
+    Longer terms are placed first so that a short term does not take a spot inside a long one."""
+    spans: list[tuple[int, int] | None] = [None] * len(terms)
+    used: list[tuple[int, int]] = []
+    for i in sorted(range(len(terms)), key=lambda i: -len(terms[i])):  # stable: repeats keep order
+        pattern = re.escape(terms[i])
+        for flags in (0, re.IGNORECASE):
+            span = _pick([m.span() for m in re.finditer(pattern, text, flags)], used)
+            if span is not None:
+                spans[i] = span
+                used.append(span)
+                break
+    return spans
+
+
+def to_result(task: str, text: str, generated: str, truncated: bool = False) -> AnalysisResult:
+    pairs = parse_generated(generated)
+    if task == "atsa":
+        spans = locate_spans(text, [a for a, _ in pairs])
+        aspects = [AspectSentiment(a, p, *(s or (None, None))) for (a, p), s in zip(pairs, spans)]
+    else:
+        aspects = [AspectSentiment(a, p) for a, p in pairs]
+    return AnalysisResult(text, generated, aspects, truncated)
+
+
+# ------------------------------------------------------------------------------------ analyzer
+class SentimentAnalyzer:
+    """A fine-tuned student ready to predict. Build it with `from_pretrained`."""
+
+    def __init__(self, model, tokenizer, *, task: str = "atsa", meta: dict | None = None, source: str | None = None,
+                 fast: bool = False, device: str | None = None, max_input_length: int | None = None):
+        if task not in TASKS:
+            raise FsaError(f"unknown task {task!r}: expected one of {', '.join(TASKS)}")
+        self.model, self.tokenizer, self.task = model, tokenizer, task
+        self.meta = dict(meta or {})
+        self.source = source
+        decode = self.meta.get("decode") or {}
+        # Decode as the model was evaluated (finetune records it), else as the reference: greedy, 100.
+        self.max_length = int(decode.get("max_length") or 100)
+        self.num_beams = int(decode.get("num_beams") or 1)
+        from fsa_distill.evaluation.generate import decode_cleanup
+
+        self.clean_up = decode_cleanup(tokenizer, decode.get("clean_up_tokenization_spaces"))
+        limit = getattr(tokenizer, "model_max_length", None)
+        self.max_input_length = max_input_length or (limit if limit and limit < 100_000 else DEFAULT_MAX_INPUT_LENGTH)
+        warned = getattr(tokenizer, "deprecation_warnings", None)
+        if isinstance(warned, dict):  # transformers' own "sequence longer than ..." notice: we count and report truncation ourselves
+            warned["sequence-length-is-longer-than-the-specified-maximum"] = True
+        self._fast = None
+        if fast:
+            from fsa_distill.fast_inference import CT2Generator
+
+            self._fast = CT2Generator(model, tokenizer, source or "", device=device or "cpu")
+
+    @classmethod
+    def from_pretrained(cls, path_or_id: str | Path, task: str | None = None, device: str | None = None,
+                        fast: bool = False, max_input_length: int | None = None) -> "SentimentAnalyzer":
+        """Load a model folder written by `fsa-distill finetune` (or any seq2seq folder, hub id or
+        student preset). `task` defaults to the one in the folder's fsa_distill.json, else atsa."""
+        from fsa_distill.student.models import PRESETS, default_device, load_student, read_meta, resolve_model
+
+        spec = str(path_or_id)
+        if fast:  # fail on a missing extra before spending time loading the model
+            from fsa_distill.fast_inference import require_ctranslate2
+
+            require_ctranslate2()
+        first = Path(spec).parts[0] if Path(spec).parts else ""
+        if not Path(spec).exists() and spec not in PRESETS and first and Path(first).is_dir():
+            # "runs/x" looks like a hub id too; asking the hub about it only delays the error
+            raise FsaError(f"model {spec!r}: no such folder")
+        device = device or default_device()
+        model, tokenizer = load_student(spec, device=device)
+        path = resolve_model(spec)
+        meta = read_meta(path) if Path(path).is_dir() else {}
+        return cls(model, tokenizer, task=task or meta.get("task") or "atsa", meta=meta, source=path,
+                   fast=fast, device=device, max_input_length=max_input_length)
+
+    def save_pretrained(self, out_dir: str | Path) -> None:
+        """Write the model, tokenizer and fsa_distill.json (with the task) and the model card if any."""
+        from fsa_distill.student.models import save_student
+
+        out_dir = Path(out_dir)
+        save_student(self.model, self.tokenizer, out_dir, meta={**self.meta, "task": self.task})
+        card = Path(self.source or "") / "README.md"
+        if self.source and card.is_file() and card.resolve() != (out_dir / "README.md").resolve():
+            shutil.copyfile(card, out_dir / "README.md")
+
+    # -------------------------------------------------------------------------------- predict
+    def predict(self, texts: str | Sequence[str], batch_size: int = 32,
+                progress: bool = False) -> AnalysisResult | list[AnalysisResult]:
+        """One result for a string, a list of results (in input order) for a list of strings."""
+        if isinstance(texts, str):
+            return self.predict([texts], batch_size=batch_size)[0]
+        results = self._predict_chunk(list(texts), batch_size, progress)
+        self._warn_truncated(sum(r.truncated for r in results))
+        return results
+
+    def predict_iter(self, texts: Iterable[str], batch_size: int = 32,
+                     chunk_size: int = 1024) -> Iterator[AnalysisResult]:
+        """Stream results for an iterable of any length, holding `chunk_size` texts at a time
+        (length sorting happens within a chunk). One truncation warning at the end."""
+        truncated, chunk = 0, []
+        for text in texts:
+            chunk.append(text)
+            if len(chunk) >= chunk_size:
+                for r in self._predict_chunk(chunk, batch_size, False):
+                    truncated += r.truncated
+                    yield r
+                chunk = []
+        for r in self._predict_chunk(chunk, batch_size, False):
+            truncated += r.truncated
+            yield r
+        self._warn_truncated(truncated)
+
+    def generate(self, texts: Sequence[str], batch_size: int = 32, progress: bool = False) -> list[str]:
+        """Raw generated strings (texts must be non-empty), by the fast path if enabled."""
+        if self._fast is not None:
+            return self._fast.generate(texts, batch_size=batch_size, max_length=self.max_length,
+                                       num_beams=self.num_beams, max_input_length=self.max_input_length,
+                                       clean_up=self.clean_up)
+        from fsa_distill.evaluation.generate import generate
+
+        return generate(self.model, self.tokenizer, texts, batch_size=batch_size, max_length=self.max_length,
+                        num_beams=self.num_beams, clean_up=self.clean_up, max_input_length=self.max_input_length,
+                        progress=progress, desc="predict")
+
+    def _predict_chunk(self, texts: list[str], batch_size: int, progress: bool) -> list[AnalysisResult]:
+        from fsa_distill.student.models import to_model_text
+
+        for i, t in enumerate(texts):
+            if not isinstance(t, str):
+                raise FsaError(f"text {i}: expected a string (got {type(t).__name__})")
+        todo = [i for i, t in enumerate(texts) if t.strip()]
+        lengths = [len(ids) for ids in self.tokenizer([to_model_text(texts[i]) for i in todo])["input_ids"]] if todo else []
+        generated = self.generate([texts[i] for i in todo], batch_size=batch_size, progress=progress) if todo else []
+        results = [AnalysisResult(t, "") for t in texts]
+        for i, n, g in zip(todo, lengths, generated):
+            results[i] = to_result(self.task, texts[i], g, truncated=n > self.max_input_length)
+        return results
+
+    def _warn_truncated(self, n: int) -> None:
+        if n:
+            log.warning("%d text(s) longer than %d tokens were truncated to fit the model", n, self.max_input_length)

@@ -1,0 +1,263 @@
+"""`fsa-distill predict`: a trained model on texts from the command line, a file or stdin.
+
+Input: texts as arguments; `--input FILE` as .txt (one text a line), .jsonl (`--text-field`) or
+.csv (`--column`); `--input -` or piped stdin (txt unless `--input-format` says otherwise).
+Output: JSON lines (or CSV, by `--output` extension) to `--output FILE` or stdout, one row per input
+record in input order: {line, id, text, prediction, aspects, status}. `prediction` is the raw
+generated string, as in evaluation's predictions files, so the output can be scored.
+
+Files are read twice: a first pass checks every line (UTF-8, JSON, the field) and counts them, so
+a bad byte on line 900,000 is reported before hours of inference and the progress bar has a total.
+The second pass streams `--chunk-size` records at a time; nothing holds the whole file.
+Empty texts are not sent to the model but keep their row (status "empty"), so rows stay aligned.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from dataclasses import dataclass
+from itertools import tee
+from pathlib import Path
+from typing import IO, Iterable, Iterator
+
+from fsa_distill.errors import FsaError
+
+INPUT_FORMATS = {".txt": "txt", ".text": "txt", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
+OUTPUT_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv"}
+CSV_COLUMNS = ("line", "id", "text", "prediction", "aspects", "status")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("predict", help="run a trained model on new text (arguments, a file or stdin)",
+                       description="Predict aspect sentiment with a trained model. Writes JSON lines (or CSV) "
+                                   "with the aspects, their polarity and, for terms, the character span.")
+    p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to analyse (or use --input / stdin)")
+    p.add_argument("--model", "-m", required=True, help="a model folder from `finetune`, a hub id or a preset")
+    p.add_argument("--task", choices=["atsa", "acsa"], help="default: the model's fsa_distill.json, else atsa")
+    p.add_argument("--input", "-i", help="a .txt, .jsonl or .csv file; '-' for stdin")
+    p.add_argument("--input-format", choices=["txt", "jsonl", "csv"], help="override the extension (stdin: txt)")
+    p.add_argument("--text-field", default="text", help="JSONL key holding the text (default: text)")
+    p.add_argument("--column", help="CSV column holding the text (default: --text-field)")
+    p.add_argument("--id-field", default="id", help="JSONL key / CSV column copied to the output id "
+                                                    "when present (default: id; else the line number)")
+    p.add_argument("--output", "-o", help="a .jsonl or .csv file (default: JSON lines on stdout)")
+    p.add_argument("--output-format", choices=["jsonl", "csv"], help="override the extension (stdout: jsonl)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--chunk-size", type=int, default=256,
+                   help="records read, length-sorted and predicted at a time (default: 256)")
+    p.add_argument("--max-input-length", type=int, help="truncate longer texts (tokens; default: the model's limit, 512)")
+    p.add_argument("--fast", action="store_true", help='CTranslate2 CPU path (pip install "fsa-distill[fast]")')
+    p.add_argument("--device", help="cpu, cuda, ... (default: cuda if available)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.set_defaults(func=run_predict)
+
+
+@dataclass
+class Record:
+    line: int           # 1-based line (CSV: the line the record starts on; arguments: position)
+    id: object          # the input's id field if present, else the line number
+    text: str
+
+
+# ------------------------------------------------------------------------------------ reading
+def _decoded_lines(stream: IO[bytes], name: str) -> Iterator[tuple[int, str]]:
+    """(line number, text) with the newline removed; a non-UTF-8 line is an error naming it."""
+    for n, raw in enumerate(stream, start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise FsaError(f"{name}: line {n}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1}); "
+                           "convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8") from None
+        if n == 1:
+            line = line.lstrip("\ufeff")  # editors on Windows start UTF-8 files with a BOM
+        yield n, line.rstrip("\r\n")
+
+
+def _txt_records(stream, name, args) -> Iterator[Record]:
+    for n, line in _decoded_lines(stream, name):
+        yield Record(n, n, line)
+
+
+def _jsonl_records(stream, name, args) -> Iterator[Record]:
+    field = args.text_field
+    for n, line in _decoded_lines(stream, name):
+        if not line.strip():
+            yield Record(n, n, "")  # a blank line keeps its row, so line numbers stay aligned
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise FsaError(f"{name}: line {n}: invalid JSON ({e.msg} at column {e.colno})") from None
+        if not isinstance(obj, dict):
+            raise FsaError(f"{name}: line {n}: expected a JSON object (got {type(obj).__name__})")
+        if field not in obj:
+            raise FsaError(f"{name}: line {n}: no {field!r} key (keys: {', '.join(obj) or 'none'}); "
+                           "choose one with --text-field")
+        text = obj[field]
+        if text is not None and not isinstance(text, str):
+            raise FsaError(f"{name}: line {n}: {field!r} is a {type(text).__name__}, expected a string")
+        yield Record(n, obj.get(args.id_field, n), text or "")
+
+
+def _csv_records(stream, name, args) -> Iterator[Record]:
+    column = args.column or args.text_field
+    lines = _decoded_lines(stream, name)
+    counter = {"n": 0}
+
+    def physical():  # csv needs the newlines back; we count lines to name them in errors
+        for n, line in lines:
+            counter["n"] = n
+            yield line + "\n"
+
+    reader = csv.reader(physical())
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    if column not in header:
+        raise FsaError(f"{name}: no column {column!r} (columns: {', '.join(header)}); choose one with --column")
+    ti, ii = header.index(column), header.index(args.id_field) if args.id_field in header else None
+    while True:
+        start = counter["n"] + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            raise FsaError(f"{name}: line {counter['n']}: bad CSV ({e})") from None
+        if not row:  # a blank line: keep its row like the other formats
+            yield Record(start, start, "")
+            continue
+        if len(row) <= ti:
+            raise FsaError(f"{name}: line {start}: {len(row)} field(s), no {column!r} value")
+        rid = row[ii] if ii is not None and ii < len(row) else start
+        yield Record(start, rid, row[ti])
+
+
+READERS = {"txt": _txt_records, "jsonl": _jsonl_records, "csv": _csv_records}
+
+
+def _format_of(path: str, explicit: str | None, table: dict, default: str | None, what: str) -> str:
+    if explicit:
+        return explicit
+    if path == "-":
+        return default  # type: ignore[return-value]
+    ext = Path(path).suffix.lower()
+    if ext not in table:
+        raise FsaError(f"{path}: cannot tell the {what} format from {ext or 'no extension'!r}; "
+                       f"use {', '.join(sorted(set(table)))} or pass --{what}-format")
+    return table[ext]
+
+
+def _open_input(path: str) -> IO[bytes]:
+    if path == "-":
+        return sys.stdin.buffer
+    p = Path(path)
+    if not p.is_file():
+        raise FsaError(f"{path}: no such file")
+    return open(p, "rb")
+
+
+def read_records(path: str, fmt: str, args) -> Iterator[Record]:
+    stream = _open_input(path)
+    try:
+        yield from READERS[fmt](stream, "<stdin>" if path == "-" else path, args)
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+
+
+# ------------------------------------------------------------------------------------ writing
+def _status(result) -> str:
+    if not result.text.strip():
+        return "empty"
+    return "truncated" if result.truncated else "ok"
+
+
+class Writer:
+    def __init__(self, stream: IO[str], fmt: str):
+        self.stream, self.fmt = stream, fmt
+        self.csv = csv.writer(stream) if fmt == "csv" else None
+        if self.csv:
+            self.csv.writerow(CSV_COLUMNS)
+
+    def write(self, rec: Record, result) -> None:
+        aspects = [a.to_dict() for a in result.aspects]
+        row = {"line": rec.line, "id": rec.id, "text": rec.text, "prediction": result.generated,
+               "aspects": aspects, "status": _status(result)}
+        if self.csv:
+            row["aspects"] = json.dumps(aspects, ensure_ascii=False)
+            self.csv.writerow([row[c] for c in CSV_COLUMNS])
+        else:
+            self.stream.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+# -------------------------------------------------------------------------------------- main
+def _source(args) -> tuple[str | None, str | None]:
+    """(input path or '-', input format), or (None, None) for texts given as arguments."""
+    if args.texts and args.input:
+        raise FsaError("give texts as arguments or --input, not both")
+    if args.texts:
+        return None, None
+    if args.input:
+        return args.input, _format_of(args.input, args.input_format, INPUT_FORMATS, "txt", "input")
+    if sys.stdin is None or sys.stdin.isatty():
+        raise FsaError("nothing to predict: give texts as arguments, --input FILE, or pipe text on stdin")
+    return "-", args.input_format or "txt"
+
+
+def run_predict(args) -> int:
+    from tqdm.auto import tqdm
+
+    if args.batch_size < 1 or args.chunk_size < 1:
+        raise FsaError("--batch-size and --chunk-size must be at least 1")
+    path, fmt = _source(args)
+    out_path = args.output if args.output and args.output != "-" else None
+    out_fmt = _format_of(out_path or "-", args.output_format, OUTPUT_FORMATS, "jsonl", "output")
+    if path not in (None, "-") and out_path and Path(path).resolve() == Path(out_path).resolve():
+        raise FsaError(f"{out_path}: the output would overwrite the input")
+
+    if path is None:
+        total = len(args.texts)
+        records: Iterable[Record] = (Record(i, i, t) for i, t in enumerate(args.texts, start=1))
+    elif path == "-":
+        total, records = None, read_records(path, fmt, args)
+    else:
+        total = sum(1 for _ in read_records(path, fmt, args))  # validates the whole file first
+        records = read_records(path, fmt, args)
+
+    from fsa_distill.inference import SentimentAnalyzer
+
+    sa = SentimentAnalyzer.from_pretrained(args.model, task=args.task, device=args.device, fast=args.fast,
+                                           max_input_length=args.max_input_length)
+    out = open(out_path, "w", encoding="utf-8", newline="") if out_path else sys.stdout
+    n = empty = truncated = 0
+    try:
+        writer = Writer(out, out_fmt)
+        for_model, for_output = tee(records)  # tee buffers at most one chunk between the two
+        results = sa.predict_iter((r.text for r in for_model), batch_size=args.batch_size, chunk_size=args.chunk_size)
+        with tqdm(total=total, unit="text", desc="predict", file=sys.stderr, disable=args.no_progress) as bar:
+            # results first: zip then runs predict_iter to its end, where it logs the truncation warning
+            for result, rec in zip(results, for_output):
+                writer.write(rec, result)
+                n += 1
+                empty += not rec.text.strip()
+                truncated += result.truncated
+                bar.update(1)
+        out.flush()
+    except BrokenPipeError:  # `... | head`: the reader left, which is not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    notes = [f"{empty} empty (kept as rows with status 'empty')" if empty else "",
+             f"{truncated} truncated" if truncated else ""]
+    notes = "; ".join(x for x in notes if x)
+    print(f"predicted {n} text(s){' (' + notes + ')' if notes else ''}"
+          f"{' -> ' + out_path if out_path else ''}", file=sys.stderr)
+    return 0
