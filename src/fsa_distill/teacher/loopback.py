@@ -76,6 +76,12 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, like real servers; every reply sets Content-Length
     server: "LoopbackServer"
 
+    def setup(self):
+        super().setup()
+        # Headers and body go out in two writes; without this, Nagle's algorithm holds the body
+        # until the client's delayed ACK (~40 ms), which would swamp the configured latency.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, *args):  # quiet: tests and benchmarks read stdout
         pass
 
