@@ -151,8 +151,14 @@ class SentimentAnalyzer:
         if not Path(spec).exists() and spec not in PRESETS and first and Path(first).is_dir():
             # "runs/x" looks like a hub id too; asking the hub about it only delays the error
             raise FsaError(f"model {spec!r}: no such folder")
+        if Path(spec).is_dir() and not (Path(spec) / "config.json").is_file():
+            raise FsaError(f"model {spec!r}: not a model folder (no config.json)")
         device = device or default_device()
-        model, tokenizer = load_student(spec, device=device)
+        try:
+            model, tokenizer = load_student(spec, device=device)
+        except ValueError as e:  # transformers' answer to a folder with a broken or missing tokenizer
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise FsaError(f"model {spec!r}: could not load ({first})") from None
         path = resolve_model(spec)
         meta = read_meta(path) if Path(path).is_dir() else {}
         return cls(model, tokenizer, task=task or meta.get("task") or "atsa", meta=meta, source=path,

@@ -1,0 +1,206 @@
+"""The predict API on hand-made strings (spans, parsing) and on an untrained tiny "fine-tuned" model.
+
+The tiny model learns nothing without training (too slow on shared CPUs for a unit test), but its
+outputs are deterministic and varied, which is what ordering, batching, truncation, save/load and
+fast-path equality need. Decoding is capped at 12 tokens through the folder's fsa_distill.json.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import pytest
+
+from fsa_distill.errors import FsaError
+from fsa_distill.inference import (AnalysisResult, AspectSentiment, SentimentAnalyzer, locate_spans,
+                                   parse_generated, to_result)
+
+TINY_META = {"kind": "finetuned", "task": "atsa", "dataset": "rest14", "seed": 0, "base_model": "tiny",
+             "scores": {}, "decode": {"max_length": 12, "num_beams": 1}}
+
+
+def make_tiny_model(base: Path) -> Path:
+    """An untrained tiny student saved as a fine-tuned folder (built once per session: the
+    command tests call this too and find the folder already there)."""
+    out = base / "tiny-finetuned"
+    if not (out / "fsa_distill.json").exists():
+        from fsa_distill.student.models import load_student, save_student
+
+        model, tok = load_student("tiny")
+        save_student(model, tok, out, meta=TINY_META)
+        (out / "README.md").write_text("# tiny test model\n", encoding="utf-8")
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory) -> Path:
+    return make_tiny_model(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="session")
+def sa(tiny_dir) -> SentimentAnalyzer:
+    return SentimentAnalyzer.from_pretrained(tiny_dir, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def sentences() -> list[str]:
+    from fsa_distill.benchmark.data import load_split
+
+    return [ex.sentence for ex in load_split("atsa", "rest14", "test")[:24]]
+
+
+# ------------------------------------------------------------------------------ parsing, spans
+def test_parse_keeps_reference_chunk_rules_but_not_the_substring_filter():
+    seq = "Pasta | positive ; bad chunk ; a | b | positive ; waiter | rude ; | negative ; wine|neutral"
+    assert parse_generated(seq) == [("Pasta", "positive"), ("wine", "neutral")]
+    assert parse_generated("") == []
+
+
+def test_repeated_terms_get_successive_spans():
+    text = "The food was cold, but the food at lunch was good. food!"
+    spans = locate_spans(text, ["food", "food", "food"])
+    assert spans == [(4, 8), (27, 31), (51, 55)]
+    assert all(text[s:e] == "food" for s, e in spans)
+
+
+def test_case_insensitive_fallback_and_absent_terms():
+    text = "The PASTA was great, the Wine list short."
+    assert locate_spans(text, ["pasta", "Wine", "dessert"]) == [(4, 9), (25, 29), None]
+    # an exact match wins over an earlier case-insensitive one
+    assert locate_spans("Sushi and sushi", ["sushi"]) == [(10, 15)]
+
+
+def test_short_term_is_not_placed_inside_a_longer_one():
+    text = "The fried rice was bland but the rice itself was fine."
+    spans = locate_spans(text, ["rice", "fried rice"])  # reference order is by string offset
+    assert spans == [(33, 37), (4, 14)]
+
+
+def test_more_mentions_than_occurrences_reuse_the_first_and_regex_characters_are_literal():
+    assert locate_spans("C++ is fast", ["C++", "C++"]) == [(0, 3), (0, 3)]
+    assert locate_spans("price (USD) ok", ["(USD)"]) == [(6, 11)]
+
+
+def test_to_result_atsa_spans_and_acsa_categories():
+    text = "Great food but the service was slow; the food was cheap."
+    r = to_result("atsa", text, "food | positive ; service | negative ; food | positive ; music | neutral")
+    assert [(a.aspect, a.polarity, a.start, a.end) for a in r.aspects] == [
+        ("food", "positive", 6, 10), ("service", "negative", 19, 26), ("food", "positive", 41, 45),
+        ("music", "neutral", None, None)]
+    r = to_result("acsa", text, "food quality | positive ; service general | negative")
+    assert r.aspects == [AspectSentiment("food quality", "positive"), AspectSentiment("service general", "negative")]
+    d = r.to_dict()
+    assert json.loads(json.dumps(d)) == d
+    assert d["aspects"][0] == {"aspect": "food quality", "polarity": "positive", "start": None, "end": None}
+
+
+# ---------------------------------------------------------------------------------- the model
+def test_from_pretrained_reads_task_and_decode_settings(sa, tiny_dir):
+    assert sa.task == "atsa" and sa.max_length == 12 and sa.num_beams == 1
+    assert sa.max_input_length == 512
+    assert SentimentAnalyzer.from_pretrained(tiny_dir, task="acsa", device="cpu").task == "acsa"
+
+
+def test_missing_or_bad_model_is_a_one_line_error(tmp_path, monkeypatch):
+    for spec in (tmp_path / "nope", "./nope"):
+        with pytest.raises(FsaError, match="no such folder"):
+            SentimentAnalyzer.from_pretrained(spec)
+    # "dir/name" looks like a hub id; when "dir" is a local folder it is a missing path instead
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    with pytest.raises(FsaError, match="no such folder"):
+        SentimentAnalyzer.from_pretrained("runs/seed42")
+    (tmp_path / "runs" / "empty").mkdir()
+    with pytest.raises(FsaError) as e:
+        SentimentAnalyzer.from_pretrained("runs/empty")
+    assert "\n" not in str(e.value)
+
+
+def test_unknown_task_is_an_error(tiny_dir):
+    with pytest.raises(FsaError, match="unknown task"):
+        SentimentAnalyzer.from_pretrained(tiny_dir, task="absa", device="cpu")
+
+
+def test_predict_one_and_many_in_input_order(sa, sentences):
+    from fsa_distill.evaluation.generate import generate
+
+    results = sa.predict(sentences, batch_size=5)
+    # unsorted, one batch: the reference's way; ours sorts by length and must give the same
+    expected = generate(sa.model, sa.tokenizer, sentences, batch_size=len(sentences), max_length=12,
+                        sort_by_length=False, progress=False)
+    assert [r.generated for r in results] == expected
+    assert [r.text for r in results] == sentences
+    one = sa.predict(sentences[3])
+    assert isinstance(one, AnalysisResult) and one.generated == expected[3]
+    for r in results:  # every aspect is parsed from the raw string, spans point at the term
+        assert len(r.aspects) == len(parse_generated(r.generated))
+        for a in r.aspects:
+            assert a.start is None or r.text[a.start:a.end].lower() == a.aspect.lower()
+
+
+def test_empty_texts_keep_their_place_and_skip_the_model(sa, sentences):
+    results = sa.predict(["", sentences[0], "   ", sentences[1]])
+    assert [r.text for r in results] == ["", sentences[0], "   ", sentences[1]]
+    assert results[0].generated == "" and results[0].aspects == [] and results[2].generated == ""
+    assert results[1].generated == sa.predict(sentences[0]).generated
+    assert sa.predict([]) == []
+
+
+def test_long_texts_are_truncated_with_one_warning(sa, caplog):
+    long = "the food was good and " * 400  # ~2000 tokens
+    with caplog.at_level(logging.WARNING, logger="fsa_distill.inference"):
+        results = sa.predict([long, "short text", long + "!"])
+    assert [r.truncated for r in results] == [True, False, True]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == ["2 text(s) longer than 512 tokens were truncated to fit the model"]
+
+
+def test_predict_iter_streams_in_chunks_with_the_same_results(sa, sentences):
+    texts = sentences[:10] + [""]
+    streamed = list(sa.predict_iter(iter(texts), batch_size=4, chunk_size=3))
+    assert [r.generated for r in streamed] == [r.generated for r in sa.predict(texts)]
+
+
+def test_non_string_text_is_an_error(sa):
+    with pytest.raises(FsaError, match="text 1: expected a string"):
+        sa.predict(["fine", None])
+
+
+def test_save_pretrained_round_trip(sa, sentences, tmp_path):
+    acsa = SentimentAnalyzer(sa.model, sa.tokenizer, task="acsa", meta=sa.meta, source=sa.source)
+    acsa.save_pretrained(tmp_path / "copy")
+    meta = json.loads((tmp_path / "copy" / "fsa_distill.json").read_text())
+    assert meta["task"] == "acsa" and meta["dataset"] == "rest14" and meta["decode"]["max_length"] == 12
+    assert (tmp_path / "copy" / "README.md").read_text() == "# tiny test model\n"
+    again = SentimentAnalyzer.from_pretrained(tmp_path / "copy", device="cpu")
+    assert again.task == "acsa"
+    assert [r.generated for r in again.predict(sentences[:6])] == [r.generated for r in sa.predict(sentences[:6])]
+
+
+def test_package_exports_the_analyzer():
+    import fsa_distill
+
+    assert fsa_distill.SentimentAnalyzer is SentimentAnalyzer
+
+
+# -------------------------------------------------------------------------------- fast path
+def test_fast_path_without_ctranslate2_names_the_extra(tiny_dir, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ctranslate2", None)  # makes `import ctranslate2` fail
+    with pytest.raises(FsaError, match=r'pip install "fsa-distill\[fast\]"'):
+        SentimentAnalyzer.from_pretrained(tiny_dir, fast=True)
+
+
+def test_fast_path_gives_identical_outputs(sa, tiny_dir, sentences):
+    pytest.importorskip("ctranslate2")
+    fast = SentimentAnalyzer.from_pretrained(tiny_dir, device="cpu", fast=True)
+    texts = sentences + ["", "the food was good and " * 300]
+    assert [r.to_dict() for r in fast.predict(texts, batch_size=7)] == [r.to_dict() for r in sa.predict(texts)]
+    # a 99-token budget, as in evaluation: the untrained model runs to the limit on some inputs
+    fast.max_length = sa.max_length = 100
+    try:
+        assert fast.generate(sentences) == sa.generate(sentences)
+    finally:
+        sa.max_length = 12
