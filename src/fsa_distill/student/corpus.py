@@ -1,0 +1,226 @@
+"""Read teacher corpora into (review -> response) pairs for distillation pretraining.
+
+Two record formats are accepted, line by line, in JSONL files (optionally .gz):
+
+* ours, written by `fsa-distill generate`: `text`, `response`, `kind` ("analysis" | "rewrite"),
+  `domain`, `teacher`, `ok` (records with ok == false are skipped: the teacher stage flags, rather
+  than deletes, answers that failed its checks);
+* the reference's (reference-system.md §4b): `Text` plus one of `mixtral_response`,
+  `llama2_response`, `chatgpt_response`. The kind is not stored, so it is inferred: analyses always
+  start with "Opinion Target". The domain comes from the path when it names one (the reference
+  corpus lives under `.../restaurant/...` and `.../computer/...`).
+
+A pair is built as in the reference (§4c): source = review with '\n' -> [NL], no prefix, at most
+128 tokens; target = response with '\n' -> [NL], at most 400 tokens, ending in EOS. Analyses and
+rewrites are pooled. Beyond the reference: an optional task prefix per kind (an ablation switch)
+and mixing weights per kind and per domain (0 drops a kind or domain; 2.5 repeats every record
+twice and a random half of them a third time).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+from fsa_distill.errors import FsaError
+from fsa_distill.resources import open_text
+from fsa_distill.student.models import to_model_text
+
+KINDS = ("analysis", "rewrite")
+REFERENCE_RESPONSE_FIELDS = {"mixtral_response": "mixtral", "llama2_response": "llama2",
+                             "chatgpt_response": "chatgpt"}
+CORPUS_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz")
+UNKNOWN_DOMAIN = "unknown"
+# Path words that name a domain in the reference corpus layout (§4a).
+PATH_DOMAINS = {"restaurant": "restaurant", "restaurants": "restaurant", "computer": "computer",
+                "laptop": "computer", "electronics": "computer"}
+
+
+@dataclass(frozen=True)
+class CorpusRecord:
+    text: str
+    response: str
+    kind: str
+    domain: str
+    teacher: str | None
+    source: str  # "file:line", for messages
+
+
+def infer_kind(response: str) -> str:
+    return "analysis" if response.lstrip().startswith("Opinion Target") else "rewrite"
+
+
+def corpus_files(paths: Sequence[str | Path]) -> list[Path]:
+    """Expand files and folders (recursively, sorted so the order is reproducible)."""
+    out: list[Path] = []
+    for p in paths:
+        p = Path(p).expanduser()
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.is_file() and f.name.endswith(CORPUS_SUFFIXES))
+            if not found:
+                raise FsaError(f"{p}: no corpus files (*.jsonl, *.json, optionally .gz) in this folder")
+            out += found
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise FsaError(f"{p}: corpus file or folder not found")
+    return out
+
+
+def _domain_from_path(path: Path) -> str:
+    for part in reversed(path.parts[:-1]):
+        if part.lower() in PATH_DOMAINS:
+            return PATH_DOMAINS[part.lower()]
+    stem = path.name.lower()
+    for word, domain in PATH_DOMAINS.items():
+        if stem.startswith(word + "_"):
+            return domain
+    return UNKNOWN_DOMAIN
+
+
+def _parse_record(obj, where: str, path_domain: str) -> CorpusRecord | None:
+    if not isinstance(obj, dict):
+        raise FsaError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    if "text" in obj or "response" in obj:  # ours
+        if obj.get("ok") is False:
+            return None
+        for key in ("text", "response"):
+            if not isinstance(obj.get(key), str):
+                raise FsaError(f"{where}: field {key!r} must be a string")
+        kind = obj.get("kind") or infer_kind(obj["response"])
+        if kind not in KINDS:
+            raise FsaError(f"{where}: kind {kind!r} is not one of {', '.join(KINDS)}")
+        return CorpusRecord(obj["text"], obj["response"], kind, obj.get("domain") or path_domain,
+                            obj.get("teacher"), where)
+    if "Text" in obj:  # the reference's
+        field = next((f for f in REFERENCE_RESPONSE_FIELDS if f in obj), None)
+        if field is None:
+            raise FsaError(f"{where}: no response field (expected one of {', '.join(REFERENCE_RESPONSE_FIELDS)})")
+        if not isinstance(obj["Text"], str) or not isinstance(obj[field], str):
+            raise FsaError(f"{where}: fields 'Text' and {field!r} must be strings")
+        return CorpusRecord(obj["Text"], obj[field], infer_kind(obj[field]), path_domain,
+                            REFERENCE_RESPONSE_FIELDS[field], where)
+    raise FsaError(f"{where}: not a corpus record (expected 'text'/'response' or 'Text'/'mixtral_response')")
+
+
+def iter_records(paths: Sequence[str | Path]) -> Iterator[CorpusRecord]:
+    """Every usable record of every file, in file order. Bad lines are errors naming file:line."""
+    for path in corpus_files(paths):
+        domain = _domain_from_path(path)
+        try:
+            with open_text(path) as f:
+                for lineno, line in enumerate(f, 1):
+                    if not line.strip():
+                        continue
+                    where = f"{path}:{lineno}"
+                    try:
+                        obj = json.loads(line)
+                    except json.JSONDecodeError as e:
+                        raise FsaError(f"{where}: invalid JSON ({e.msg})") from None
+                    rec = _parse_record(obj, where, domain)
+                    if rec is not None:
+                        yield rec
+        except UnicodeDecodeError as e:
+            raise FsaError(f"{path}: not valid UTF-8 at byte {e.start}") from None
+        except OSError as e:  # e.g. a truncated .gz
+            raise FsaError(f"{path}: could not read ({e})") from None
+
+
+def read_records(paths: Sequence[str | Path]) -> list[CorpusRecord]:
+    records = list(iter_records(paths))
+    if not records:
+        raise FsaError(f"{', '.join(map(str, paths))}: no usable corpus records")
+    return records
+
+
+def mix(records: Sequence[CorpusRecord], kind_weights: dict[str, float] | None = None,
+        domain_weights: dict[str, float] | None = None, seed: int = 0) -> list[CorpusRecord]:
+    """Apply mixing weights (kind weight x domain weight, 1 where unnamed), deterministically in `seed`.
+
+    The integer part of a weight repeats a record; the fractional part keeps one more copy with that
+    probability. All weights 1 (the reference) returns the records unchanged.
+    """
+    kind_weights = kind_weights or {}
+    domain_weights = domain_weights or {}
+    rng = random.Random(seed)
+    out: list[CorpusRecord] = []
+    for rec in records:
+        w = kind_weights.get(rec.kind, 1.0) * domain_weights.get(rec.domain, 1.0)
+        copies = int(w)
+        if rng.random() < w - copies:
+            copies += 1
+        out.extend([rec] * copies)
+    return out
+
+
+def normalize_review(text: str) -> str:
+    return " ".join(text.split()).lower()
+
+
+def review_key(text: str) -> str:
+    return hashlib.sha1(normalize_review(text).encode("utf-8")).hexdigest()
+
+
+def split_holdout(records: Sequence[CorpusRecord], n_reviews: int, seed: int) -> tuple[list, list]:
+    """Hold out `n_reviews` distinct reviews (every record of them) for validation, so the same
+    review never sits on both sides (one review can have an analysis and a rewrite)."""
+    keys = sorted({review_key(r.text) for r in records})
+    if n_reviews >= len(keys):
+        raise FsaError(f"validation holdout of {n_reviews} reviews leaves nothing to train on "
+                       f"({len(keys)} distinct reviews)")
+    held = set(random.Random(seed).sample(keys, n_reviews))
+    train = [r for r in records if review_key(r.text) not in held]
+    val = [r for r in records if review_key(r.text) in held]
+    return train, val
+
+
+def drop_reviews(records: Sequence[CorpusRecord], reviews: Iterable[str]) -> tuple[list[CorpusRecord], int]:
+    """Remove records whose review is in `reviews` (the validation set must not be trained on)."""
+    banned = {review_key(t) for t in reviews}
+    kept = [r for r in records if review_key(r.text) not in banned]
+    return kept, len(records) - len(kept)
+
+
+def teacher_ids(records: Iterable[CorpusRecord]) -> list[str]:
+    return sorted({r.teacher for r in records if r.teacher})
+
+
+def describe(records: Sequence[CorpusRecord]) -> dict:
+    return {"records": len(records),
+            "kinds": dict(Counter(r.kind for r in records)),
+            "domains": dict(Counter(r.domain for r in records))}
+
+
+def pair_texts(records: Sequence[CorpusRecord], prefixes: dict[str, str] | None = None) -> tuple[list[str], list[str]]:
+    """Source and target strings; `prefixes` (kind -> text) is the task-prefix ablation."""
+    sources, targets = [], []
+    for r in records:
+        prefix = prefixes.get(r.kind, "") if prefixes else ""
+        sources.append(prefix + to_model_text(r.text))
+        targets.append(to_model_text(r.response))
+    return sources, targets
+
+
+def tokenize_pairs(records: Sequence[CorpusRecord], tokenizer, max_source_length: int = 128,
+                   max_target_length: int = 400, prefixes: dict[str, str] | None = None,
+                   batch_size: int = 1000):
+    """A `datasets.Dataset` with input_ids, labels (both truncated, EOS kept by the tokenizer's
+    truncation) and their lengths. Arrow-backed, so millions of pairs stay compact in memory."""
+    import datasets
+
+    sources, targets = pair_texts(records, prefixes)
+    ds = datasets.Dataset.from_dict({"source": sources, "target": targets})
+
+    def encode(batch):
+        src = tokenizer(batch["source"], max_length=max_source_length, truncation=True)["input_ids"]
+        tgt = tokenizer(text_target=batch["target"], max_length=max_target_length, truncation=True)["input_ids"]
+        return {"input_ids": src, "labels": tgt,
+                "source_length": [len(x) for x in src], "target_length": [len(x) for x in tgt]}
+
+    return ds.map(encode, batched=True, batch_size=batch_size, remove_columns=["source", "target"],
+                  desc="tokenizing pairs", load_from_cache_file=False)
