@@ -323,3 +323,15 @@ def test_llm_eval_and_zeroshot_against_llama_cpp_server(llama_server, tmp_path):
     assert len(rows) == 6 == m["n"] and all(r["raw"] is not None for r in rows)
     assert m["undecided"] == sum(r["prediction"] == "undecided" for r in rows)
     assert m["accuracy"] == pytest.approx(sum(r["prediction"] == r["label"] for r in rows) / 6)
+
+
+def test_shipped_configs_validate():
+    from pathlib import Path
+
+    from fsa_distill.config import load_config
+
+    files = sorted((Path(__file__).resolve().parents[2] / "configs" / "llm-eval").glob("*.yaml"))
+    assert len(files) >= 2
+    for f in files:
+        cfg = load_config(LLMEvalConfig, f)
+        assert cfg.task in ("atsa", "acsa") and cfg.backend.type in ("openai", "llama-cpp", "replay", "transformers")

@@ -316,3 +316,15 @@ def test_config_errors(tmp_path):
     assert main(["zeroshot", "--model", "tiny", "label_words.template=no placeholder",
                  "--output", str(tmp_path / "x")]) == 2
     assert not (tmp_path / "x").exists()  # nothing written for a config that never validated
+
+
+def test_shipped_configs_validate():
+    from pathlib import Path
+
+    from fsa_distill.config import load_config
+
+    files = sorted((Path(__file__).resolve().parents[2] / "configs" / "zeroshot").glob("*.yaml"))
+    assert len(files) >= 4
+    for f in files:
+        cfg = load_config(ZeroShotConfig, f)
+        assert (cfg.model is None) != (cfg.backend is None), f
