@@ -19,7 +19,7 @@ import json
 import os
 import sys
 from dataclasses import dataclass
-from itertools import tee
+from itertools import chain, islice, tee
 from pathlib import Path
 from typing import IO, Iterable, Iterator
 
@@ -224,7 +224,10 @@ def run_predict(args) -> int:
         total = len(args.texts)
         records: Iterable[Record] = (Record(i, i, t) for i, t in enumerate(args.texts, start=1))
     elif path == "-":
-        total, records = None, read_records(path, fmt, args)
+        # Read the first chunk before loading the model: a bad first line fails at once.
+        stream = read_records(path, fmt, args)
+        head = list(islice(stream, args.chunk_size))
+        total, records = None, chain(head, stream)
     else:
         total = sum(1 for _ in read_records(path, fmt, args))  # validates the whole file first
         records = read_records(path, fmt, args)
