@@ -52,6 +52,7 @@ class TrainSettings(StrictConfig):
 
 class FinetuneConfig(StrictConfig):
     model: str = Field("tiny", description="student: preset name, local folder or hub id")
+    label: str | None = Field(None, description="the student's name in reports (default: model)")
     task: Literal["atsa", "acsa"] = "atsa"
     dataset: str = "rest14"
     data_dir: str | None = None
@@ -206,7 +207,26 @@ sa.predict("The pasta was great but the waiter was rude.")
     (model_dir / "README.md").write_text(card, encoding="utf-8")
 
 
+def finished_run(cfg: FinetuneConfig) -> dict | None:
+    """The stored result of a finished run with exactly this config, else None."""
+    import yaml
+
+    run_dir = cfg.run_dir()
+    files = [run_dir / n for n in ("config.yaml", "metrics.json", "run_info.json")]
+    if not all(f.exists() for f in files):
+        return None
+    if yaml.safe_load(files[0].read_text(encoding="utf-8")) != cfg.model_dump(mode="json"):
+        return None
+    return {"run_dir": str(run_dir), "metrics": json.loads(files[1].read_text(encoding="utf-8")),
+            "info": json.loads(files[2].read_text(encoding="utf-8")), "skipped": True}
+
+
 def finetune(cfg: FinetuneConfig, progress: bool = True) -> dict:
+    """Run one fine-tuning; a finished run with the same config is returned without redoing it."""
+    done = finished_run(cfg)
+    if done is not None:
+        log.info("%s: finished with the same config, skipping", done["run_dir"])
+        return done
     import torch
     from transformers import DataCollatorForSeq2Seq, Seq2SeqTrainer, Seq2SeqTrainingArguments, set_seed
 
@@ -216,6 +236,7 @@ def finetune(cfg: FinetuneConfig, progress: bool = True) -> dict:
 
     run_dir = cfg.run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "metrics.json").unlink(missing_ok=True)  # an interrupted or different earlier run
     dump_config(cfg, run_dir / "config.yaml")
     timing: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -276,15 +297,16 @@ def finetune(cfg: FinetuneConfig, progress: bool = True) -> dict:
 
     # 6. run record
     metrics = {v: m for v, m in results.items() if not v.startswith("_")}
-    info = {"task": cfg.task, "dataset": cfg.dataset, "seed": cfg.seed, "model": cfg.model,
+    info = {"kind": "finetune", "label": cfg.label or cfg.model, "task": cfg.task, "dataset": cfg.dataset,
+            "seed": cfg.seed, "model": cfg.model,
             "parameters": count_parameters(model), "train_sentences": len(train), "dev_sentences": len(dev),
             "steps": trainer.state.global_step, "train_loss": train_out.training_loss, "bf16": bf16,
             "best_epoch": selection.best_epoch, "best_dev_f1": selection.best_f1, "timing": timing,
             "generation": results["_timing"], "environment": environment_info()}
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
-    (run_dir / "run_info.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
     if best_dir is not None:
         write_model_card(best_dir, cfg, base_meta, metrics, info)
+    (run_dir / "run_info.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")  # last: "done"
     import shutil
 
     shutil.rmtree(run_dir / "trainer", ignore_errors=True)  # Trainer's scratch folder: nothing kept there

@@ -1,0 +1,31 @@
+"""`fsa-distill run CONFIG.yaml [key=value ...] [--dry-run] [--jobs N]`."""
+
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    p = sub.add_parser("run", help="the whole method from one experiment file",
+                       description="reviews → generate → pretrain → finetune (students × tasks × datasets × seeds) "
+                       "→ evaluate → report. Finished stages are skipped; interrupted ones resume.")
+    p.add_argument("config", help="experiment YAML, e.g. configs/quickstart.yaml")
+    p.add_argument("overrides", nargs="*", metavar="key=value")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and stop")
+    p.add_argument("--jobs", type=int, help="fine-tuning jobs in parallel (overrides the file)")
+    p.add_argument("--executor", choices=["local", "ray"], help="where fine-tuning jobs run")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from fsa_distill.config import load_config
+    from fsa_distill.pipeline.config import PipelineConfig, validate_stage_configs
+    from fsa_distill.pipeline.run import run_pipeline
+
+    cfg = load_config(PipelineConfig, args.config, args.overrides,
+                      base={"jobs": args.jobs, "executor": args.executor})
+    validate_stage_configs(cfg, args.config)
+    result = run_pipeline(cfg, dry_run=args.dry_run, progress=not args.quiet)
+    if not args.dry_run:
+        print(result["report"]["markdown"])
+        print(f"report: {result['report']['out']}/report.md (plots: {', '.join(result['report']['plots'])})")
+    return 0
