@@ -1,0 +1,41 @@
+"""Every YAML under configs/ validates against the config class of its stage."""
+
+from pathlib import Path
+
+import pytest
+
+from fsa_distill.config import load_config
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+
+
+def config_class(path: Path):
+    stage = path.relative_to(CONFIGS).parts[0]
+    if stage == "finetune":
+        from fsa_distill.student.finetune import FinetuneConfig
+        return FinetuneConfig
+    if stage == "pretrain":
+        from fsa_distill.student.pretrain import PretrainConfig
+        return PretrainConfig
+    if stage == "generate":
+        from fsa_distill.teacher.config import GenerateConfig
+        return GenerateConfig
+    if stage in ("zeroshot", "llm-eval"):
+        return None  # validated by their own tests
+    from fsa_distill.pipeline.config import PipelineConfig
+    return PipelineConfig
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.rglob("*.yaml")), ids=lambda p: str(p.relative_to(CONFIGS)))
+def test_config_validates(path):
+    cls = config_class(path)
+    if cls is None:
+        pytest.skip("validated by its stage's tests")
+    cfg = load_config(cls, path)
+    from fsa_distill.pipeline.config import PipelineConfig, validate_stage_configs
+
+    if isinstance(cfg, PipelineConfig):
+        validate_stage_configs(cfg, str(path))
+        from fsa_distill.pipeline.run import plan
+
+        assert plan(cfg)  # every stage builds its own config
