@@ -328,3 +328,37 @@ def test_shipped_configs_validate():
     for f in files:
         cfg = load_config(ZeroShotConfig, f)
         assert (cfg.model is None) != (cfg.backend is None), f
+
+
+def test_llm_through_the_transformers_backend(tmp_path):
+    """An untrained 2-layer GPT-2 saved here: its answers are noise, so what is checked is the
+    plumbing - every item asked once, raw answers kept, undecided counted, not dropped."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator([it["sentence"] + " Sentiment: positive negative" for it in ITEMS] * 5,
+                            trainers.BpeTrainer(vocab_size=300, special_tokens=["<unk>", "<eos>"],
+                                                initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<eos>", unk_token="<unk>")
+    GPT2LMHeadModel(GPT2Config(vocab_size=fast.vocab_size, n_positions=256, n_embd=32, n_layer=2, n_head=2,
+                               eos_token_id=fast.eos_token_id, bos_token_id=fast.eos_token_id)).save_pretrained(tmp_path / "lm")
+    fast.save_pretrained(tmp_path / "lm")
+    data = write_items(tmp_path / "six.jsonl", ITEMS)
+    out = tmp_path / "tf"
+    assert main(["zeroshot", "--backend", "transformers", "--llm-model", str(tmp_path / "lm"), "--dataset", str(data),
+                 "--max-tokens", "4", "--output", str(out), "--quiet"]) == 0
+    rows = read_jsonl(out / "predictions_llm.jsonl")
+    m = json.loads((out / "metrics.json").read_text())["llm"]
+    assert len(rows) == 6 == m["n"] and all(0 < r["completion_tokens"] <= 4 for r in rows)
+    assert m["undecided"] == sum(r["prediction"] == "undecided" for r in rows) == m["unparseable"] + m["no_answer"]
+    assert all(r["prediction"] == (zs_parse(r["raw"]) or "undecided") for r in rows)
+    assert json.loads((out / "run_info.json").read_text())["mode"] == "completion"  # no chat template
+
+
+def zs_parse(text):
+    from fsa_distill.evaluation.llm_prompts import parse_polarity
+
+    return parse_polarity(text) if text.strip() else None

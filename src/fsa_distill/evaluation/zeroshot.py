@@ -361,6 +361,9 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
 def run_student(cfg: ZeroShotConfig, items: list[Item], out: Path, progress: bool) -> tuple[dict, dict]:
     from fsa_distill.student.models import count_parameters, default_device, load_student
 
+    import torch
+
+    torch.manual_seed(cfg.seed)  # decoding is greedy; this only pins anything a custom model samples
     model, tokenizer = load_student(cfg.model, device=default_device())
     texts = [it.sentence for it in items]
     gold = [it.label for it in items]
@@ -450,9 +453,6 @@ def zeroshot(cfg: ZeroShotConfig, progress: bool = True) -> dict:
         Path("runs") / "zeroshot" / f"{slug(Path(cfg.dataset).stem)}-{cfg.split}-{slug(model_id)}"
     out.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, out / "config.yaml")
-    import torch
-
-    torch.manual_seed(cfg.seed)
     if cfg.model is not None:
         metrics, extra = run_student(cfg, items, out, progress)
     else:
