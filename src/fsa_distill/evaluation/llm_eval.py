@@ -2,7 +2,7 @@
 
     fsa-distill llm-eval --backend openai --base-url http://127.0.0.1:8000/v1 --llm-model M \\
         --task atsa --dataset rest14 --shots 4 --seed 42
-    fsa-distill llm-eval configs/llm-eval/replay-rest14.yaml shots=0
+    fsa-distill llm-eval configs/llm-eval/openai-rest14.yaml shots=0
 
 The LLM answers each sentence of test+hard once (zero-shot, or k-shot with k demonstrations drawn
 from train with the seed, the same k for every sentence); its answer is parsed into the reference
@@ -204,6 +204,11 @@ def llm_eval(cfg: LLMEvalConfig, progress: bool = True) -> dict:
     from fsa_distill.evaluation.llm_prompts import ANSWER_STATUSES, parse_fsa_answer
     from fsa_distill.teacher.backends import make_backend
 
+    # Data first: a wrong dataset fails before a model is loaded or a folder is made.
+    views = load_views(cfg.task, cfg.dataset, cfg.data_dir)
+    normal = views["normal"][:cfg.limit] if cfg.limit else views["normal"]
+    train = load_split(cfg.task, cfg.dataset, "train", cfg.data_dir)
+    prompt = build_fsa_prompt(cfg.task, train, cfg.shots, cfg.seed)
     backend = make_backend(cfg.backend)
     mode = backend.mode  # transformers resolves "auto" from the tokenizer's chat template
     label = f"{backend.teacher} ({cfg.shots}-shot)"
@@ -211,11 +216,6 @@ def llm_eval(cfg: LLMEvalConfig, progress: bool = True) -> dict:
         Path("runs") / "llm-eval" / f"{cfg.task}-{Path(cfg.dataset).name}-{slug(backend.teacher)}-k{cfg.shots}-s{cfg.seed}"
     out.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, out / "config.yaml")
-
-    views = load_views(cfg.task, cfg.dataset, cfg.data_dir)
-    normal = views["normal"][:cfg.limit] if cfg.limit else views["normal"]
-    train = load_split(cfg.task, cfg.dataset, "train", cfg.data_dir)
-    prompt = build_fsa_prompt(cfg.task, train, cfg.shots, cfg.seed)
     rendered = [prompt.render(e.sentence, mode) for e in normal]
     example = rendered[0] if rendered else None
     (out / "prompt.json").write_text(json.dumps(
@@ -271,7 +271,7 @@ def register(sub) -> None:
     p = sub.add_parser("llm-eval", help="score an LLM as an FSA system (zero- or k-shot prompts)",
                        description="Prompt an LLM for the aspect/category polarity pairs of every test+hard "
                        "sentence, parse its answers into the reference target strings and score all views.")
-    p.add_argument("config", nargs="?", help="YAML recipe, e.g. configs/llm-eval/replay-rest14.yaml")
+    p.add_argument("config", nargs="?", help="YAML recipe, e.g. configs/llm-eval/openai-rest14.yaml")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="override config keys, e.g. shots=4")
     p.add_argument("--task", choices=["atsa", "acsa"])
     p.add_argument("--dataset", help="rest14, laptop14 (atsa), rest16, laptop16 (acsa)")
