@@ -89,6 +89,20 @@ def test_final_model_is_a_plain_model_folder_that_loads_and_generates(run):
     load_student(str(best))
 
 
+def test_final_model_fine_tunes(run, tmp_path):
+    """`finetune --model <final_model>` takes the pretrained student (a few steps, few sentences)."""
+    from fsa_distill.student.finetune import FinetuneConfig, finetune
+
+    out, _ = run
+    cfg = FinetuneConfig.model_validate({
+        "model": str(out / "final_model"), "output_dir": str(tmp_path / "ft"), "test_limit": 8, "views": ["normal"],
+        "train": {"max_steps": 2, "batch_size": 4, "train_limit": 8, "dev_limit": 4, "logging_steps": 1},
+        "decode": {"max_length": 8}})
+    metrics = finetune(cfg, progress=False)
+    assert metrics  # ran to the end and scored
+    assert any((tmp_path / "ft").rglob("*.json"))
+
+
 def test_rerun_with_the_same_config_skips_and_a_different_one_is_refused(run):
     out, summary = run
     t0 = time.time()
