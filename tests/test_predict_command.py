@@ -106,7 +106,7 @@ def test_stdin_to_stdout_in_a_subprocess(model, expected):
     assert [r["prediction"] for r in rows] == [expected[t] if t else "" for t in TEXTS]
     assert b"predict" in piped.stderr  # the progress bar and the summary go to stderr
 
-    bad = subprocess.run(cmd + ["--input", "-", "--input-format", "txt"], input=b"ok line\nbad \xff byte\n",
+    bad = subprocess.run(cmd + ["-", "--input-format", "txt"], input=b"ok line\nbad \xff byte\n",
                          capture_output=True, env=env, timeout=300)
     assert bad.returncode == 2
     assert b"Traceback" not in bad.stderr
@@ -148,6 +148,7 @@ def test_bad_invocations_are_one_line_errors(model, tmp_path, capsys):
         (["--model", model, "--input", str(tmp_path / "missing.txt")], "missing.txt: no such file"),
         (["--model", model, "--input", str(tmp_path / "a.txt"), "text"], "not both"),
         (["--model", model, "text", "--output", str(tmp_path / "o.parquet")], "cannot tell the output format"),
+        (["--model", model, "text", "--output", str(tmp_path / "no" / "dir.jsonl")], "dir.jsonl: cannot write"),
     ]
     (tmp_path / "same.txt").write_text("hi\n", encoding="utf-8")
     cases.append((["--model", model, "-i", str(tmp_path / "same.txt"), "-o", str(tmp_path / "same.txt"),
@@ -182,4 +183,4 @@ def test_bad_byte_after_the_first_chunk_of_stdin_keeps_the_rows_before_it(model,
     assert rc == 2
     assert [r["text"] for r in jsonl(out)] == ["first", "second"]
     assert err.strip().endswith("error: <stdin>: line 3: not valid UTF-8 (byte 0xc3 at column 7); "
-                                "convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8")
+                                "convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8 (2 row(s) written before it)")

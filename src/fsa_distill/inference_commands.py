@@ -198,6 +198,8 @@ class Writer:
 # -------------------------------------------------------------------------------------- main
 def _source(args) -> tuple[str | None, str | None]:
     """(input path or '-', input format), or (None, None) for texts given as arguments."""
+    if args.texts == ["-"] and not args.input:  # `predict -m M -`: stdin, as most tools read it
+        args.texts, args.input = [], "-"
     if args.texts and args.input:
         raise FsaError("give texts as arguments or --input, not both")
     if args.texts:
@@ -219,6 +221,8 @@ def run_predict(args) -> int:
     out_fmt = _format_of(out_path or "-", args.output_format, OUTPUT_FORMATS, "jsonl", "output")
     if path not in (None, "-") and out_path and Path(path).resolve() == Path(out_path).resolve():
         raise FsaError(f"{out_path}: the output would overwrite the input")
+    if out_path and not Path(out_path).resolve().parent.is_dir():  # before, not after, loading the model
+        raise FsaError(f"{out_path}: cannot write (no folder {Path(out_path).parent})")
 
     if path is None:
         total = len(args.texts)
@@ -236,7 +240,10 @@ def run_predict(args) -> int:
 
     sa = SentimentAnalyzer.from_pretrained(args.model, task=args.task, device=args.device, fast=args.fast,
                                            max_input_length=args.max_input_length)
-    out = open(out_path, "w", encoding="utf-8", newline="") if out_path else sys.stdout
+    try:
+        out = open(out_path, "w", encoding="utf-8", newline="") if out_path else sys.stdout
+    except OSError as e:
+        raise FsaError(f"{out_path}: cannot write ({e.strerror})") from None
     n = empty = truncated = 0
     try:
         writer = Writer(out, out_fmt)
@@ -251,6 +258,8 @@ def run_predict(args) -> int:
                 truncated += result.truncated
                 bar.update(1)
         out.flush()
+    except FsaError as e:  # a bad line mid-stream (stdin): say what was kept
+        raise FsaError(f"{e} ({n} row(s) written before it)") from None
     except BrokenPipeError:  # `... | head`: the reader left, which is not an error
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
