@@ -22,7 +22,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-from fsa_distill.benchmark.data import POLARITIES, TASKS
+from fsa_distill.benchmark.data import TASKS
+from fsa_distill.benchmark.targets import parse_pairs
 from fsa_distill.errors import FsaError
 
 log = logging.getLogger(__name__)
@@ -56,16 +57,8 @@ class AnalysisResult:
 # ------------------------------------------------------------------------------ parsing, spans
 def parse_generated(seq: str) -> list[tuple[str, str]]:
     """(aspect, polarity) pairs: the reference's chunk rules (one '|', known polarity) without its
-    ATSA substring filter, which `locate_spans` replaces."""
-    pairs = []
-    for chunk in seq.split(";"):
-        chunk = chunk.strip()
-        if chunk.count("|") != 1:
-            continue
-        left, pol = (x.strip() for x in chunk.split("|"))
-        if left and pol in POLARITIES:
-            pairs.append((left, pol))
-    return pairs
+    ATSA substring filter, which `locate_spans` replaces - i.e. the ACSA parser."""
+    return [p for p in parse_pairs("acsa", seq, "") if p[0]]
 
 
 def _pick(matches: list[tuple[int, int]], used: list[tuple[int, int]]) -> tuple[int, int] | None:

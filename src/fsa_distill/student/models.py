@@ -176,7 +176,7 @@ def load_student(spec: str, device: str | None = None):
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModelForSeq2SeqLM.from_pretrained(path, use_safetensors=True)
-    except OSError as e:
+    except (OSError, ValueError) as e:  # missing files, or a folder without a usable tokenizer
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise FsaError(f"model {spec!r}: could not load ({first})") from None
     if NL_TOKEN not in tokenizer.get_vocab():
