@@ -16,6 +16,10 @@ def register(subparsers) -> None:
                    help="override config keys, e.g. backend.base_url=http://localhost:11434/v1 out=runs/c1")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
     p.add_argument("--json", action="store_true", help="print only the summary JSON on stdout")
+    p.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="ray: shard the reviews over a Ray cluster (extra `ray`; see docs/ray.md)")
+    p.add_argument("--ray-address", metavar="ADDR",
+                   help="Ray cluster to join, e.g. auto or 10.0.0.1:6379 (default: $RAY_ADDRESS, else a local instance)")
     p.set_defaults(func=run_generate)
 
 
@@ -35,7 +39,12 @@ def run_generate(args) -> int:
 
     config, overrides = _split_args(args)
     cfg = load_config(GenerateConfig, config, overrides)
-    summary = generate_corpus(cfg, progress=not args.no_progress)
+    if args.executor == "ray":
+        from fsa_distill.teacher.ray_generate import generate_corpus_on_ray
+
+        summary = generate_corpus_on_ray(cfg, progress=not args.no_progress, address=args.ray_address)
+    else:
+        summary = generate_corpus(cfg, progress=not args.no_progress)
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
