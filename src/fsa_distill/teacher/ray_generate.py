@@ -30,6 +30,7 @@ import os
 import socket
 import time
 import uuid
+import warnings
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -264,14 +265,21 @@ def run_shards(ray, cfg: GenerateConfig, shards: dict[int, list[Review]], shards
     n_actors = max(1, min(n_actors, len(shards)))
     rows = [{"shard": i, "reviews": json.dumps([dataclasses.asdict(r) for r in revs], ensure_ascii=False)}
             for i, revs in sorted(shards.items())]
+    # One shard at a time per actor: a shard queued behind another on a busy actor could not be
+    # taken over by an idle one, and shards run for minutes.
+    pool = ActorPoolStrategy(size=n_actors, max_tasks_in_flight_per_actor=1)
     ctx = DataContext.get_current()
     bars, ctx.enable_progress_bars = ctx.enable_progress_bars, progress
     try:
-        ds = ray.data.from_items(rows).map_batches(
-            ShardWorker, batch_size=1, batch_format="numpy", compute=ActorPoolStrategy(size=n_actors),
-            fn_constructor_kwargs={"cfg": cfg.model_dump(mode="json"), "cwd": os.getcwd(), "shards_dir": str(shards_dir),
-                                   "token": token, "teacher": teacher},
-            max_restarts=-1, max_task_retries=SHARD_RETRIES, **resources)
+        with warnings.catch_warnings():
+            # Retries and placement have no named parameter in Ray Data yet; the generic remote
+            # args that carry them are deprecated (removal announced for Ray 2.64).
+            warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
+            ds = ray.data.from_items(rows).map_batches(
+                ShardWorker, batch_size=1, batch_format="numpy", compute=pool,
+                fn_constructor_kwargs={"cfg": cfg.model_dump(mode="json"), "cwd": os.getcwd(),
+                                       "shards_dir": str(shards_dir), "token": token, "teacher": teacher},
+                max_restarts=-1, max_task_retries=SHARD_RETRIES, **resources)
         return [json.loads(row["result"]) for row in ds.take_all()]
     finally:
         ctx.enable_progress_bars = bars
@@ -309,6 +317,13 @@ def _sum_runs(runs: list[dict], planned: int, skipped: dict, elapsed: float) -> 
             "records_per_s": round(written / elapsed, 2) if elapsed > 0 and written else 0.0,
             "prompt_tokens": known("prompt_tokens"), "completion_tokens": completion,
             "completion_tokens_per_s": round(completion / elapsed, 1) if completion is not None and elapsed > 0 else None}
+
+
+def _shards_by_worker(results: list[dict]) -> dict[str, list[int]]:
+    by: dict[str, list[int]] = {}
+    for r in results:
+        by.setdefault(f"{r['host']}:{r['pid']}", []).append(r["shard"])
+    return {w: sorted(s) for w, s in sorted(by.items())}
 
 
 def generate_corpus_on_ray(cfg: GenerateConfig, progress: bool = True, address: Optional[str] = None,
@@ -367,7 +382,7 @@ def generate_corpus_on_ray(cfg: GenerateConfig, progress: bool = True, address: 
                "reviews": review_stats, "run": _sum_runs(runs, len(tasks), skipped, elapsed),
                "corpus_totals": totals(light, cfg.postprocess.drop),
                "executor": {"type": "ray", "shards": n_shards, "shards_run": len(shards), "merged": merged,
-                            "workers": sorted({f"{r['host']}:{r['pid']}" for r in results})}}
+                            "workers": _shards_by_worker(results)}}
     tmp = out / (SUMMARY_FILE + ".tmp")
     tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, out / SUMMARY_FILE)
