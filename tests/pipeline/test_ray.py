@@ -26,7 +26,7 @@ from fsa_distill.teacher.config import GenerateConfig  # noqa: E402
 from fsa_distill.teacher.generate import generate_corpus  # noqa: E402
 from fsa_distill.teacher.loopback import LoopbackServer  # noqa: E402
 from fsa_distill.teacher.ray_generate import (  # noqa: E402
-    SHARDS_DIR, complete_records, generate_corpus_on_ray, merge_shards, shard_of)
+    SHARDS_DIR, _check_reachable, complete_records, generate_corpus_on_ray, merge_shards, shard_of)
 
 RAY_MISSING = "Ray is an optional extra (pip install 'fsa-distill[ray]'); the Ray executor tests need it"
 
@@ -76,6 +76,15 @@ def test_generate_cli_without_ray(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2, r.stderr[-2000:]
     assert "pip install 'fsa-distill[ray]'" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_an_unreachable_cluster_address_is_reported_at_once():
+    t = time.monotonic()
+    with pytest.raises(FsaError, match=r"cannot reach the Ray cluster at 127.0.0.1:1 "):
+        _check_reachable("127.0.0.1:1")
+    assert time.monotonic() - t < 10  # Ray itself would retry for minutes
+    _check_reachable("auto")  # resolved by Ray, not checked here
+    _check_reachable(None)
 
 
 def test_merge_is_idempotent_and_finishes_an_interrupted_merge(tmp_path):

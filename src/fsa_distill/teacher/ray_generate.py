@@ -80,6 +80,7 @@ def ray_session(address: Optional[str] = None) -> Iterator[object]:
     if ray.is_initialized():
         yield ray
         return
+    _check_reachable(address or os.environ.get("RAY_ADDRESS"))
     try:
         ray.init(address=address, logging_level=logging.WARNING)
     except ConnectionError as e:
@@ -89,6 +90,19 @@ def ray_session(address: Optional[str] = None) -> Iterator[object]:
         yield ray
     finally:
         ray.shutdown()
+
+
+def _check_reachable(address: Optional[str]) -> None:
+    """Ray retries an unreachable head for minutes with a log line every few seconds; a plain
+    HOST:PORT that does not answer a TCP connect is reported at once instead."""
+    if not address or address == "auto" or "://" in address or ":" not in address:
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except (OSError, ValueError):
+        raise FsaError(f"cannot reach the Ray cluster at {address} (is `ray start --head` running there, "
+                       "and is the port open?)") from None
 
 
 def enter_driver_cwd(cwd: str) -> None:
