@@ -289,7 +289,8 @@ def run_shards(ray, cfg: GenerateConfig, shards: dict[int, list[Review]], shards
             # Retries and placement have no named parameter in Ray Data yet; the generic remote
             # args that carry them are deprecated (removal announced for Ray 2.64).
             warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
-            ds = ray.data.from_items(rows).map_batches(
+            # One block per shard, so a shard is one task: the unit Ray retries and balances.
+            ds = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
                 ShardWorker, batch_size=1, batch_format="numpy", compute=pool,
                 fn_constructor_kwargs={"cfg": cfg.model_dump(mode="json"), "cwd": os.getcwd(),
                                        "shards_dir": str(shards_dir), "token": token, "teacher": teacher},
