@@ -156,16 +156,25 @@ def run_pipeline(cfg: PipelineConfig, *, dry_run: bool = False, progress: bool =
     print_plan(stages)
     if dry_run:
         return {"stages": [{"kind": s.kind, "name": s.name, "done": s.done, "out": str(s.out)} for s in stages]}
+    if cfg.executor == "ray":  # fail now, not after hours of generation and pretraining
+        from fsa_distill.teacher.ray_generate import require_ray
+
+        require_ray()
     root.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, root / "experiment.yaml")
     t0 = time.perf_counter()
     timing = {}
     for s in stages:
         if s.kind == "generate":
-            from fsa_distill.teacher.generate import generate_corpus
-
             t = time.perf_counter()
-            generate_corpus(s.config, progress=progress)  # resumes by record key; cheap when done
+            if cfg.executor == "ray":  # shards over the cluster, same resume guarantees
+                from fsa_distill.teacher.ray_generate import generate_corpus_on_ray
+
+                generate_corpus_on_ray(s.config, progress=progress, address=cfg.ray_address)
+            else:
+                from fsa_distill.teacher.generate import generate_corpus
+
+                generate_corpus(s.config, progress=progress)  # resumes by record key; cheap when done
             timing["generate_s"] = time.perf_counter() - t
         elif s.kind == "pretrain":
             from fsa_distill.student.pretrain import pretrain
