@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 from importlib import resources as _res
 from pathlib import Path
+from typing import Iterator
 
 from fsa_distill.errors import FsaError
 
@@ -56,3 +58,24 @@ def read_text(path: Path) -> str:
             return f.read()
     except UnicodeDecodeError as e:
         raise FsaError(f"{path}: not valid UTF-8 at byte {e.start}") from None
+
+
+def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each non-blank line of a JSON-lines file (plain or .gz).
+    Errors name the file and the line: invalid JSON, a line that is not an object, bad UTF-8."""
+    path = Path(path)
+    lineno = 0
+    try:
+        with open_text(path) as f:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise FsaError(f"{path}: line {lineno}: invalid JSON ({e.msg})") from None
+                if not isinstance(obj, dict):
+                    raise FsaError(f"{path}: line {lineno}: expected a JSON object (got {type(obj).__name__})")
+                yield lineno, obj
+    except UnicodeDecodeError as e:
+        raise FsaError(f"{path}: line {lineno + 1}: not valid UTF-8 (byte {e.start} of the file's text stream)") from None

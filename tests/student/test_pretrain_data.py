@@ -26,7 +26,7 @@ def test_reads_both_formats_skips_failed_records_and_infers_kind_and_domain(tmp_
         {"text": "Bad screen.", "response": "junk", "kind": "rewrite", "domain": "computer", "teacher": "m1", "ok": False},
         {"text": "Bad screen.", "response": REWRITE, "kind": "rewrite", "domain": "computer", "teacher": "m1"},
     ])
-    ref = _write_jsonl(tmp_path / "rewrite" / "restaurant" / "restaurant_20000_v0.json.gz", [
+    _write_jsonl(tmp_path / "rewrite" / "restaurant" / "restaurant_20000_v0.json.gz", [
         {"ID": 1, "Text": "Nice.", "Overall": 5.0, "mixtral_response": REWRITE},
         {"ID": 2, "Text": "Nice.", "Overall": 5.0, "mixtral_response": "\n" + ANALYSIS},
     ], gz=True)

@@ -1,9 +1,7 @@
 import json
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from fsa_distill.resources import open_text, teacher_sample_path
 from fsa_distill.teacher.loopback import LoopbackServer

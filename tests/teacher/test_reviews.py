@@ -64,7 +64,7 @@ def test_default_input_is_the_shipped_sample():
 def test_bad_json_line_names_file_and_line(tmp_path):
     p = tmp_path / "bad.jsonl"
     p.write_text('{"Text": "fine review here"}\n{"Text": "broken\n', encoding="utf-8")
-    with pytest.raises(FsaError, match=r"bad\.jsonl:2: not valid JSON"):
+    with pytest.raises(FsaError, match=r"bad\.jsonl: line 2: invalid JSON"):
         list(read_reviews(ReviewsConfig(path=str(p))))
 
 

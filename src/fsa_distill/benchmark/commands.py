@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from fsa_distill.errors import FsaError
+from fsa_distill.resources import iter_jsonl
 
 
 def register(sub) -> None:
@@ -61,22 +62,15 @@ def read_predictions(path: str | Path) -> dict[str, str]:
     if not path.exists():
         raise FsaError(f"{path}: predictions file not found")
     preds: dict[str, str] = {}
-    with open(path, encoding="utf-8-sig") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise FsaError(f"{path}: line {n}: invalid JSON: {e.msg}") from None
-            if not isinstance(rec, dict) or "id" not in rec or "prediction" not in rec:
-                raise FsaError(f"{path}: line {n}: expected an object with 'id' and 'prediction'")
-            if not isinstance(rec["prediction"], str):
-                raise FsaError(f"{path}: line {n}: 'prediction' must be a string")
-            key = str(rec["id"])
-            if key in preds:
-                raise FsaError(f"{path}: line {n}: duplicate id {key!r}")
-            preds[key] = rec["prediction"]
+    for n, rec in iter_jsonl(path):
+        if "id" not in rec or "prediction" not in rec:
+            raise FsaError(f"{path}: line {n}: expected an object with 'id' and 'prediction'")
+        if not isinstance(rec["prediction"], str):
+            raise FsaError(f"{path}: line {n}: 'prediction' must be a string")
+        key = str(rec["id"])
+        if key in preds:
+            raise FsaError(f"{path}: line {n}: duplicate id {key!r}")
+        preds[key] = rec["prediction"]
     return preds
 
 

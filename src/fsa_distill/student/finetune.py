@@ -14,7 +14,6 @@ Reads top to bottom as the recipe runs:
 
 from __future__ import annotations
 
-import copy
 import csv
 import json
 import logging

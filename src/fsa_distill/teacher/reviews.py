@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import math
 import random
 from collections import Counter
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 from fsa_distill.errors import FsaError
-from fsa_distill.resources import open_text, teacher_sample_path
+from fsa_distill.resources import iter_jsonl, open_text, teacher_sample_path
 from fsa_distill.teacher.text import normalize_text, words
 
 
@@ -44,20 +43,8 @@ def _detect_format(path: Path) -> str:
 
 
 def _rows_jsonl(path: Path) -> Iterator[tuple[str, dict]]:
-    try:
-        with open_text(path) as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise FsaError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-                if not isinstance(row, dict):
-                    raise FsaError(f"{path}:{lineno}: expected a JSON object per line")
-                yield f"{path}:{lineno}", row
-    except UnicodeDecodeError as e:
-        raise FsaError(f"{path}: not valid UTF-8 at byte {e.start}") from None
+    for lineno, row in iter_jsonl(path):
+        yield f"{path}:{lineno}", row
 
 
 def _rows_csv(path: Path, needed: list[str]) -> Iterator[tuple[str, dict]]:

@@ -7,12 +7,11 @@ answer, analyses start with "Opinion Target 1:") or a corpus.jsonl of ours ({"te
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional, Sequence
 
 from fsa_distill.errors import FsaError
-from fsa_distill.resources import open_text, teacher_sample_path
+from fsa_distill.resources import iter_jsonl, teacher_sample_path
 from fsa_distill.teacher.backends.base import Backend, Completion, NoRecording, RenderedPrompt
 from fsa_distill.teacher.text import normalize_text
 
@@ -23,24 +22,17 @@ def infer_kind(response: str) -> str:
 
 def load_recordings(path: Path) -> dict[tuple[str, str], str]:
     table: dict[tuple[str, str], str] = {}
-    with open_text(path) as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise FsaError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-            if "mixtral_response" in rec and "Text" in rec:
-                text, response, kind = rec["Text"], rec["mixtral_response"], None
-            elif "raw_response" in rec and "text" in rec:
-                text, response, kind = rec["text"], rec["raw_response"], rec.get("kind")
-            else:
-                raise FsaError(f"{path}:{lineno}: expected Text+mixtral_response or text+raw_response")
-            if not isinstance(text, str) or not isinstance(response, str):
-                raise FsaError(f"{path}:{lineno}: text and response must be strings")
-            # First recording wins, like the corpus itself.
-            table.setdefault((normalize_text(text), kind or infer_kind(response)), response)
+    for lineno, rec in iter_jsonl(path):
+        if "mixtral_response" in rec and "Text" in rec:
+            text, response, kind = rec["Text"], rec["mixtral_response"], None
+        elif "raw_response" in rec and "text" in rec:
+            text, response, kind = rec["text"], rec["raw_response"], rec.get("kind")
+        else:
+            raise FsaError(f"{path}:{lineno}: expected Text+mixtral_response or text+raw_response")
+        if not isinstance(text, str) or not isinstance(response, str):
+            raise FsaError(f"{path}:{lineno}: text and response must be strings")
+        # First recording wins, like the corpus itself.
+        table.setdefault((normalize_text(text), kind or infer_kind(response)), response)
     return table
 
 
