@@ -114,6 +114,8 @@ class SentimentAnalyzer:
         # Decode as the model was evaluated (finetune records it), else as the reference: greedy, 100.
         self.max_length = int(decode.get("max_length") or 100)
         self.num_beams = int(decode.get("num_beams") or 1)
+        # Students whose tokenizer loses case/spacing (minilm) were evaluated with span grounding.
+        self.grounding = bool(decode.get("grounding"))
         from fsa_distill.evaluation.generate import decode_cleanup
 
         self.clean_up = decode_cleanup(tokenizer, decode.get("clean_up_tokenization_spaces"))
@@ -216,6 +218,10 @@ class SentimentAnalyzer:
         lengths = [len(ids) for ids in self.tokenizer([to_model_text(texts[i]) for i in todo])["input_ids"]] if todo else []
         generated = self.generate([texts[i] for i in todo], batch_size=batch_size, progress=progress) if todo else []
         results = [AnalysisResult(t, "") for t in texts]
+        if self.grounding:
+            from fsa_distill.evaluation.grounding import ground
+
+            generated = [ground(self.task, g, texts[i]) for i, g in zip(todo, generated)]
         for i, n, g in zip(todo, lengths, generated):
             results[i] = to_result(self.task, texts[i], g, truncated=n > self.max_input_length)
         return results

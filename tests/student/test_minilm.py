@@ -10,7 +10,7 @@ import torch
 
 from fsa_distill.errors import FsaError
 from fsa_distill.evaluation.generate import generate
-from fsa_distill.student import minilm
+from fsa_distill.student import minilm, models
 from fsa_distill.student.models import (
     META_FILE,
     NL_TOKEN,
@@ -132,7 +132,7 @@ def test_resize_embeddings_handles_encoder_decoder(built):
     model, tok = load_student(str(built))
     with pytest.raises(NotImplementedError):
         model.resize_token_embeddings(len(tok) + 1)  # why the helper exists
-    minilm.resize_embeddings(model, len(tok) + 1)
+    models.resize_embeddings(model, len(tok) + 1)
     assert model.encoder.get_input_embeddings().num_embeddings == len(tok) + 1
     assert model.decoder.get_output_embeddings().out_features == len(tok) + 1
     assert model.config.decoder.vocab_size == len(tok) + 1

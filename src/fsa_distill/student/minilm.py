@@ -146,19 +146,6 @@ def set_special_tokens(model, tokenizer) -> None:
     model.config.vocab_size = model.config.decoder.vocab_size
 
 
-def resize_embeddings(model, new_size: int) -> None:
-    """`model.resize_token_embeddings` for any student: EncoderDecoderModel refuses it, so resize
-    its encoder and decoder separately (what `load_student` must do for a folder without [NL])."""
-    from transformers import EncoderDecoderModel
-
-    if isinstance(model, EncoderDecoderModel):
-        model.encoder.resize_token_embeddings(new_size)
-        model.decoder.resize_token_embeddings(new_size)
-        model.config.vocab_size = model.config.decoder.vocab_size = new_size
-        model.config.encoder.vocab_size = new_size
-    else:
-        model.resize_token_embeddings(new_size)
-
 
 @preset("minilm")
 def build_minilm(out_dir: Path, seed: int = 0, decoder_layers: int = DEFAULT_DECODER_LAYERS,

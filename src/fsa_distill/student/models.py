@@ -127,6 +127,7 @@ def read_meta(path: str | Path) -> dict:
 
 def build_preset(name: str, out_dir: str | Path, seed: int = 0) -> Path:
     """Build a preset into `out_dir` atomically (a half-built folder is never left behind)."""
+    _load_optional_presets()
     if name not in PRESETS:
         raise FsaError(f"unknown student preset {name!r}: expected one of {', '.join(sorted(PRESETS))}")
     out_dir = Path(out_dir)
@@ -181,10 +182,24 @@ def load_student(spec: str, device: str | None = None):
         raise FsaError(f"model {spec!r}: could not load ({first})") from None
     if NL_TOKEN not in tokenizer.get_vocab():
         tokenizer.add_tokens([NL_TOKEN])
-        model.resize_token_embeddings(len(tokenizer))
+        resize_embeddings(model, len(tokenizer))
     if device:
         model.to(device)
     return model, tokenizer
+
+
+def resize_embeddings(model, new_size: int) -> None:
+    """`model.resize_token_embeddings` for any student: EncoderDecoderModel refuses it, so resize
+    its encoder and decoder separately ."""
+    from transformers import EncoderDecoderModel
+
+    if isinstance(model, EncoderDecoderModel):
+        model.encoder.resize_token_embeddings(new_size)
+        model.decoder.resize_token_embeddings(new_size)
+        model.config.vocab_size = model.config.decoder.vocab_size = new_size
+        model.config.encoder.vocab_size = new_size
+    else:
+        model.resize_token_embeddings(new_size)
 
 
 def default_device() -> str:
