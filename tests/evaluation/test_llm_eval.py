@@ -3,8 +3,6 @@ fake OpenAI-compatible server started here, and (slow) a real llama.cpp server."
 
 import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -16,69 +14,6 @@ from fsa_distill.evaluation.llm_prompts import FsaPrompt, parse_fsa_answer
 
 
 # ------------------------------------------------------------------------- fake OpenAI server
-class FakeOpenAI:
-    """A ThreadingHTTPServer on 127.0.0.1 speaking the two OpenAI endpoints; `answer(body)` makes
-    the reply text. Every request body is kept for the test to inspect."""
-
-    def __init__(self, answer):
-        self.answer, self.requests, self.lock = answer, [], threading.Lock()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with outer.lock:
-                    outer.requests.append(body)
-                text = outer.answer(body)
-                if self.path.endswith("/chat/completions"):
-                    choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-                    obj = "chat.completion"
-                elif self.path.endswith("/completions"):
-                    choice = {"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}
-                    obj = "text_completion"
-                else:
-                    self.send_response(404)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                data = json.dumps({"id": "x", "object": obj, "created": 0, "model": body.get("model"),
-                                   "choices": [choice], "usage": {"prompt_tokens": 7, "completion_tokens": 3,
-                                                                  "total_tokens": 10}}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
-
-
-@pytest.fixture
-def fake_server():
-    servers = []
-
-    def start(answer):
-        servers.append(FakeOpenAI(answer))
-        return servers[-1]
-
-    yield start
-    for s in servers:
-        s.stop()
-
-
 def last_sentence(body) -> str:
     """The sentence a request asks about: the last `Sentence:` of the prompt."""
     text = body["messages"][-1]["content"] if "messages" in body else body["prompt"]

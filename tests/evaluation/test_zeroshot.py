@@ -3,8 +3,6 @@ model's own loss, whole runs with the tiny student, the replay backend and a fak
 
 import json
 import math
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -231,66 +229,29 @@ def test_llm_with_the_replay_backend(tmp_path):
     assert info["kind"] == "zeroshot" and info["system"] == "llm" and info["model"].endswith("(recorded)")
 
 
-class _FakeOpenAI:
-    """127.0.0.1 server with the two OpenAI endpoints; answers 'Negative' for texts with a negative
-    cue word, else 'Positive'. Keeps every request body."""
+NEGATIVE_CUES = ("dull", "money back", "mess")
 
-    NEG = ("dull", "money back", "mess")
 
-    def __init__(self):
-        self.requests = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                outer.requests.append((self.path, body))
-                prompt = body["messages"][-1]["content"] if "messages" in body else body["prompt"]
-                text = prompt.rsplit("Text:", 1)[-1].lower()
-                answer = "Negative" if any(w in text for w in outer.NEG) else "Positive"
-                if self.path.endswith("/chat/completions"):
-                    choice = {"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}
-                else:
-                    choice = {"index": 0, "text": " " + answer, "finish_reason": "stop", "logprobs": None}
-                data = json.dumps({"id": "x", "object": "x", "created": 0, "model": body["model"], "choices": [choice],
-                                   "usage": {"prompt_tokens": 20, "completion_tokens": 1, "total_tokens": 21}}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
+def cue_answer(body: dict) -> str:
+    """'Negative' for texts with a negative cue word, else 'Positive'."""
+    prompt = body["messages"][-1]["content"] if "messages" in body else body["prompt"]
+    text = prompt.rsplit("Text:", 1)[-1].lower()
+    return "Negative" if any(w in text for w in NEGATIVE_CUES) else "Positive"
 
 
 @pytest.fixture
-def fake_openai():
-    srv = _FakeOpenAI()
-    yield srv
-    srv.stop()
+def fake_openai(fake_server):
+    return fake_server(cue_answer, prompt_tokens=20, completion_tokens=1)
 
 
 @pytest.mark.parametrize("mode", ["chat", "completion"])
 def test_llm_through_a_fake_openai_server(fake_openai, tmp_path, mode):
     data = write_items(tmp_path / "six.jsonl", ITEMS)
     out = tmp_path / mode
-    assert main(["zeroshot", "--backend", "openai", "--base-url", fake_openai.url, "--llm-model", "fake",
+    assert main(["zeroshot", "--backend", "openai", "--base-url", fake_openai.base_url, "--llm-model", "fake",
                  "--mode", mode, "--dataset", str(data), "--output", str(out), "--quiet"]) == 0
     assert len(fake_openai.requests) == 6
-    for path, body in fake_openai.requests:
+    for path, body in zip(fake_openai.paths, fake_openai.requests):
         assert body["max_tokens"] == 16 and body["temperature"] == 0.0 and body["model"] == "fake"
         if mode == "chat":
             assert path.endswith("/chat/completions") and body["messages"][0]["role"] == "user"
