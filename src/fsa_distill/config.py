@@ -121,3 +121,22 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: Iterabl
 def dump_config(cfg: BaseModel, path: str | Path) -> None:
     """Write the resolved config a stage ran with, so the run can be repeated."""
     Path(path).write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
+
+
+# ------------------------------------------------------------------------- command-line helpers
+def add_config_args(parser, example: str = "", override_example: str = "train.epochs=3") -> None:
+    """The positionals every stage command takes: an optional recipe, then key=value overrides."""
+    parser.add_argument("config", nargs="?",
+                        help=f"YAML recipe{', e.g. ' + example if example else ' (optional: defaults are built in)'}")
+    parser.add_argument("overrides", nargs="*", metavar="key=value",
+                        help=f"override config keys, e.g. {override_example}")
+
+
+def split_config_args(args) -> tuple[str | None, list[str]]:
+    """argparse cannot tell `CMD key=value` from `CMD CONFIG`: a first positional with '=' (and
+    not a .yaml name) is an override."""
+    config, overrides = args.config, list(args.overrides)
+    if config is not None and "=" in config and not config.endswith((".yaml", ".yml")):
+        overrides.insert(0, config)
+        config = None
+    return config, overrides

@@ -32,7 +32,8 @@ from typing import Optional
 
 from pydantic import Field, field_validator, model_validator
 
-from fsa_distill.config import StrictConfig, apply_overrides, build_config, dump_config, read_yaml
+from fsa_distill.config import (StrictConfig, add_config_args, apply_overrides, build_config, dump_config, read_yaml,
+                                split_config_args)
 from fsa_distill.errors import FsaError
 from fsa_distill.teacher.config import SECRET_KEYS, BackendConfig
 
@@ -103,15 +104,6 @@ def load_run_config(cls, config: Optional[str], overrides: list[str], flags: dic
     data = read_yaml(config) if config else {}
     data = apply_overrides(deep_merge(data, flags), overrides)
     return build_config(cls, data, str(config) if config else "command line")
-
-
-def split_config_args(args) -> tuple[Optional[str], list[str]]:
-    # argparse cannot tell `CMD key=value` from `CMD CONFIG`; a '=' means an override.
-    config, overrides = args.config, list(args.overrides)
-    if config is not None and "=" in config and not config.endswith((".yaml", ".yml")):
-        overrides.insert(0, config)
-        config = None
-    return config, overrides
 
 
 def run_prompts(backend, prompts: list, gen: LLMGeneration, progress: bool = True, desc: str = "LLM") -> list:
@@ -271,8 +263,7 @@ def register(sub) -> None:
     p = sub.add_parser("llm-eval", help="score an LLM as an FSA system (zero- or k-shot prompts)",
                        description="Prompt an LLM for the aspect/category polarity pairs of every test+hard "
                        "sentence, parse its answers into the reference target strings and score all views.")
-    p.add_argument("config", nargs="?", help="YAML recipe, e.g. configs/llm-eval/openai-rest14.yaml")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="override config keys, e.g. shots=4")
+    add_config_args(p, "configs/llm-eval/openai-rest14.yaml", "shots=4")
     p.add_argument("--task", choices=["atsa", "acsa"])
     p.add_argument("--dataset", help="rest14, laptop14 (atsa), rest16, laptop16 (acsa)")
     p.add_argument("--data-dir", help="a folder with <task>/<dataset>/{train,test,hard_test}.json")

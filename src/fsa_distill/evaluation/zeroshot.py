@@ -38,10 +38,10 @@ from typing import Literal, Optional
 
 from pydantic import Field, field_validator, model_validator
 
-from fsa_distill.config import StrictConfig, dump_config
+from fsa_distill.config import StrictConfig, add_config_args, dump_config, split_config_args
 from fsa_distill.errors import FsaError
 from fsa_distill.evaluation.llm_eval import (LLMGeneration, add_backend_args, backend_flags, check_backend_section,
-                                             completion_record, deep_merge, load_run_config, slug, split_config_args)
+                                             completion_record, deep_merge, load_run_config, slug)
 from fsa_distill.teacher.config import BackendConfig
 
 LABELS = ("positive", "negative")
@@ -471,9 +471,7 @@ def register(sub) -> None:
                        description="Classify sentence/review polarity with a student never fine-tuned on the "
                        "task (label-word scoring and analysis aggregation) or with an LLM through a teacher "
                        "backend. Reports accuracy and macro-F1.")
-    p.add_argument("config", nargs="?", help="YAML recipe, e.g. configs/zeroshot/student-sst2.yaml")
-    p.add_argument("overrides", nargs="*", metavar="key=value",
-                   help="override config keys, e.g. label_words.template='Review: {text}'")
+    add_config_args(p, "configs/zeroshot/student-sst2.yaml", "label_words.template='Review: {text}'")
     p.add_argument("--model", help="student: preset (tiny), folder or hub id")
     p.add_argument("--dataset", help="sst2, yelp2, or a JSON/JSONL file of {sentence, label}")
     p.add_argument("--split", help="shipped split: test (default), val; yelp2 also train")

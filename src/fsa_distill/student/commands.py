@@ -4,21 +4,8 @@ from __future__ import annotations
 
 import json
 
+from fsa_distill.config import add_config_args, split_config_args
 from fsa_distill.ui import print_table
-
-
-def add_config_args(p) -> None:
-    p.add_argument("config", nargs="?", help="YAML recipe (optional: defaults are built in)")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="override config keys, e.g. train.epochs=3")
-
-
-def split_config_args(args) -> tuple[str | None, list[str]]:
-    """A first positional containing '=' is an override, not a config file."""
-    config, overrides = args.config, list(args.overrides)
-    if config and "=" in config and not config.endswith((".yaml", ".yml")):
-        overrides.insert(0, config)
-        config = None
-    return config, overrides
 
 
 def register(sub) -> None:
@@ -40,7 +27,7 @@ def register(sub) -> None:
                        description="Fine-tune a student on ATSA/ACSA with the reference hyperparameters and "
                        "evaluate the best dev epoch on every view. Example: fsa-distill finetune "
                        "configs/finetune/rest14-tiny.yaml seed=52 train.epochs=5")
-    add_config_args(f)
+    add_config_args(f, "configs/finetune/rest14-tiny.yaml", "train.epochs=3 seed=52")
     f.add_argument("--quiet", action="store_true", help="no progress bars")
     f.set_defaults(func=run_finetune)
 

@@ -34,7 +34,7 @@ from typing import Literal, Optional, Union
 
 from pydantic import Field, field_validator
 
-from fsa_distill.config import StrictConfig, dump_config, load_config
+from fsa_distill.config import StrictConfig, add_config_args, dump_config, load_config, split_config_args
 from fsa_distill.errors import FsaError
 
 log = logging.getLogger(__name__)
@@ -380,14 +380,8 @@ def pretrain(cfg: PretrainConfig, progress: bool = True, callbacks: Optional[lis
 
 
 # ---------------------------------------------------------------------------------------- CLI
-def _split_args(items: list[str]) -> tuple[Optional[str], list[str]]:
-    if items and "=" not in items[0]:
-        return items[0], items[1:]
-    return None, items
-
-
 def _cmd_pretrain(args: argparse.Namespace) -> int:
-    path, overrides = _split_args(args.args)
+    path, overrides = split_config_args(args)
     cfg = load_config(PretrainConfig, path, overrides)
     summary = pretrain(cfg, progress=not args.no_progress)
     if "best_val_loss" in summary:  # the main process prints; the others return a short summary
@@ -403,8 +397,7 @@ def register_pretrain(sub) -> None:
         "Run it under torchrun or `accelerate launch` to train data-parallel. A re-run resumes from the "
         "last checkpoint in output_dir.",
     )
-    p.add_argument("args", nargs="*", metavar="[CONFIG.yaml] [key=value]",
-                   help="a recipe from configs/pretrain/ and dotted overrides, e.g. train.max_steps=100")
+    add_config_args(p, "configs/pretrain/tiny-sample.yaml", "train.max_steps=100")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_pretrain)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from fsa_distill.config import add_config_args, split_config_args
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -11,9 +13,7 @@ def register(subparsers) -> None:
         description="Generate the sentiment-understanding corpus. Without a config the shipped "
         "500-review sample is replayed from recorded Mixtral answers (offline). Re-running the same "
         "command resumes: finished records are skipped.")
-    p.add_argument("config", nargs="?", help="YAML recipe, e.g. configs/generate/openai.yaml")
-    p.add_argument("overrides", nargs="*", metavar="key=value",
-                   help="override config keys, e.g. backend.base_url=http://localhost:11434/v1 out=runs/c1")
+    add_config_args(p, "configs/generate/openai.yaml", "backend.base_url=http://localhost:11434/v1 out=runs/c1")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
     p.add_argument("--json", action="store_true", help="print only the summary JSON on stdout")
     p.add_argument("--executor", choices=["local", "ray"], default="local",
@@ -23,21 +23,12 @@ def register(subparsers) -> None:
     p.set_defaults(func=run_generate)
 
 
-def _split_args(args) -> tuple[str | None, list[str]]:
-    # argparse cannot tell `generate key=value` from `generate CONFIG`; a '=' means an override.
-    config, overrides = args.config, list(args.overrides)
-    if config is not None and "=" in config and not config.endswith((".yaml", ".yml")):
-        overrides.insert(0, config)
-        config = None
-    return config, overrides
-
-
 def run_generate(args) -> int:
     from fsa_distill.config import load_config
     from fsa_distill.teacher.config import GenerateConfig
     from fsa_distill.teacher.generate import generate_corpus
 
-    config, overrides = _split_args(args)
+    config, overrides = split_config_args(args)
     cfg = load_config(GenerateConfig, config, overrides)
     if args.executor == "ray":
         from fsa_distill.teacher.ray_generate import generate_corpus_on_ray

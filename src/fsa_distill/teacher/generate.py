@@ -191,22 +191,34 @@ def _save_config(cfg: GenerateConfig, out: Path) -> None:
     os.replace(new, path)
 
 
-def generate_corpus(cfg: GenerateConfig, progress: bool = True) -> dict:
-    """Run the whole teacher stage into `cfg.out`; returns the summary also saved as summary.json."""
-    out = Path(cfg.out)
+def start_run(cfg: GenerateConfig, out: Path) -> tuple[list, dict]:
+    """What every executor does first: the output folder, the resolved config, the reviews."""
     out.mkdir(parents=True, exist_ok=True)
     _save_config(cfg, out)
     reviews, review_stats = load_reviews(cfg.reviews)
     if not reviews:
         raise FsaError(f"no reviews left to generate from ({review_stats})")
-    backend = make_backend(cfg.backend)
-    run = generate_shard(cfg, reviews, out / CORPUS_FILE, backend=backend, progress=progress)
-    _, light = scan(out / CORPUS_FILE)
-    summary = {"out": str(out), "corpus": str(out / CORPUS_FILE), "backend": backend.describe(),
+    return reviews, review_stats
+
+
+def write_summary(cfg: GenerateConfig, out: Path, backend: dict, review_stats: dict, run: dict,
+                  light: list[dict], **extra) -> dict:
+    """summary.json (written last, atomically: a finished run) and its content."""
+    summary = {"out": str(out), "corpus": str(out / CORPUS_FILE), "backend": backend,
                "kinds": list(cfg.kinds),
                "prompts": {k: getattr(cfg.prompts, k) for k in cfg.kinds},
-               "reviews": review_stats, "run": run, "corpus_totals": totals(light, cfg.postprocess.drop)}
+               "reviews": review_stats, "run": run, "corpus_totals": totals(light, cfg.postprocess.drop), **extra}
     tmp = out / (SUMMARY_FILE + ".tmp")
     tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, out / SUMMARY_FILE)
     return summary
+
+
+def generate_corpus(cfg: GenerateConfig, progress: bool = True) -> dict:
+    """Run the whole teacher stage into `cfg.out`; returns the summary also saved as summary.json."""
+    out = Path(cfg.out)
+    reviews, review_stats = start_run(cfg, out)
+    backend = make_backend(cfg.backend)
+    run = generate_shard(cfg, reviews, out / CORPUS_FILE, backend=backend, progress=progress)
+    _, light = scan(out / CORPUS_FILE)
+    return write_summary(cfg, out, backend.describe(), review_stats, run, light)

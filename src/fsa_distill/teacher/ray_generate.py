@@ -36,9 +36,9 @@ from typing import Iterator, Optional
 
 from fsa_distill.errors import FsaError
 from fsa_distill.teacher.config import GenerateConfig
-from fsa_distill.teacher.corpus import CorpusWriter, totals
-from fsa_distill.teacher.generate import CORPUS_FILE, SUMMARY_FILE, _save_config, plan_tasks
-from fsa_distill.teacher.reviews import Review, load_reviews
+from fsa_distill.teacher.corpus import CorpusWriter
+from fsa_distill.teacher.generate import CORPUS_FILE, plan_tasks, start_run, write_summary
+from fsa_distill.teacher.reviews import Review
 from fsa_distill.teacher.text import normalize_text
 
 log = logging.getLogger(__name__)
@@ -347,12 +347,9 @@ def generate_corpus_on_ray(cfg: GenerateConfig, progress: bool = True, address: 
     plus `<out>/shards/`. Returns the summary."""
     require_ray()  # before any work: a missing extra is a one-line error, not a late crash
     out = Path(cfg.out)
+    reviews, review_stats = start_run(cfg, out)
     shards_dir = out / SHARDS_DIR
     shards_dir.mkdir(parents=True, exist_ok=True)
-    _save_config(cfg, out)
-    reviews, review_stats = load_reviews(cfg.reviews)
-    if not reviews:
-        raise FsaError(f"no reviews left to generate from ({review_stats})")
     teacher = teacher_id(cfg.backend)
     tasks = plan_tasks(reviews, cfg, teacher)
     done = done_keys(out)
@@ -391,14 +388,7 @@ def generate_corpus_on_ray(cfg: GenerateConfig, progress: bool = True, address: 
     backends = [r["backend"] for r in results if "backend" in r]
     light = [{k: rec.get(k) for k in ("kind", "ok", "flags", "prompt_tokens", "completion_tokens")}
              for rec in complete_records(out / CORPUS_FILE)]
-    summary = {"out": str(out), "corpus": str(out / CORPUS_FILE),
-               "backend": backends[0] if backends else {"backend": cfg.backend.type, "teacher": teacher},
-               "kinds": list(cfg.kinds), "prompts": {k: getattr(cfg.prompts, k) for k in cfg.kinds},
-               "reviews": review_stats, "run": _sum_runs(runs, len(tasks), skipped, elapsed),
-               "corpus_totals": totals(light, cfg.postprocess.drop),
-               "executor": {"type": "ray", "shards": n_shards, "shards_run": len(shards), "merged": merged,
-                            "workers": _shards_by_worker(results)}}
-    tmp = out / (SUMMARY_FILE + ".tmp")
-    tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, out / SUMMARY_FILE)
-    return summary
+    return write_summary(cfg, out, backends[0] if backends else {"backend": cfg.backend.type, "teacher": teacher},
+                         review_stats, _sum_runs(runs, len(tasks), skipped, elapsed), light,
+                         executor={"type": "ray", "shards": n_shards, "shards_run": len(shards), "merged": merged,
+                                   "workers": _shards_by_worker(results)})
