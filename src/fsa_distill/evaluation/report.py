@@ -189,9 +189,9 @@ def plot_curves(runs, path: Path, file: str, x: str, ys: list[str], title: str, 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    # Only the runs' own folders: their siblings may be stale runs of an older config.
     found = [(Path(p).parent, json.loads(Path(p).read_text(encoding="utf-8")))
-             for p in sorted({str(f) for r in runs for f in Path(r["dir"]).rglob(file)}
-                             | {str(f) for r in runs for f in Path(r["dir"]).parent.glob(f"*/{file}")})]
+             for p in sorted({str(f) for r in runs for f in Path(r["dir"]).rglob(file)})]
     found = [(d, c) for d, c in found if c]
     if not found:
         return False

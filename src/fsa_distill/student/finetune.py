@@ -19,6 +19,7 @@ import json
 import logging
 import platform
 import random
+import shutil
 import time
 from pathlib import Path
 from typing import Literal
@@ -306,7 +307,5 @@ def finetune(cfg: FinetuneConfig, progress: bool = True) -> dict:
         write_model_card(best_dir, cfg, base_meta, metrics, info)
     (run_dir / "run_info.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")  # last: "done"
-    import shutil
-
     shutil.rmtree(run_dir / "trainer", ignore_errors=True)  # Trainer's scratch folder: nothing kept there
     return {"run_dir": str(run_dir), "metrics": metrics, "info": info}
