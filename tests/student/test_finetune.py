@@ -58,3 +58,27 @@ def test_save_model_false_keeps_only_metrics(tmp_path):
     result = finetune(cfg, progress=False)
     assert not (tmp_path / "r" / "best_model").exists()
     assert (tmp_path / "r" / "metrics.json").exists() and "normal" in result["metrics"]
+
+
+def test_group_by_length_batches_pad_less(tmp_path):
+    """train.group_by_length swaps the random sampler for a length-grouped one: fewer pad tokens."""
+    from transformers import DataCollatorForSeq2Seq, Seq2SeqTrainer, Seq2SeqTrainingArguments
+
+    from fsa_distill.benchmark.data import load_split
+    from fsa_distill.student.finetune import build_pairs, sampling_args, tokenize_pairs
+    from fsa_distill.student.models import load_student
+
+    model, tokenizer = load_student("tiny")
+    train = tokenize_pairs(tokenizer, *build_pairs("atsa", load_split("atsa", "rest14", "train")[:640]))
+
+    def padding(group: bool) -> float:
+        args = Seq2SeqTrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=16, report_to=[],
+                                        remove_unused_columns=False, use_cpu=True, **sampling_args(group))
+        trainer = Seq2SeqTrainer(model=model, args=args, train_dataset=train,
+                                 data_collator=DataCollatorForSeq2Seq(tokenizer, model=model))
+        mask = [b["attention_mask"] for b in trainer.get_train_dataloader()]
+        assert sum(len(m) for m in mask) == 640  # every sentence once
+        return sum(float((m == 0).sum()) for m in mask) / sum(m.numel() for m in mask)
+
+    assert sampling_args(False) == {}
+    assert padding(True) < 0.5 * padding(False)
