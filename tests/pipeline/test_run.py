@@ -96,6 +96,18 @@ def test_dry_run_cli_prints_the_plan(finished):
     assert r.stdout.count("done, skip") == 4
 
 
+def test_overrides_after_options_are_taken(finished, capsys):
+    """`run X.yaml --dry-run key=value`: the override is applied, not rejected by argparse."""
+    from fsa_distill.cli import main
+
+    tmp, p, _ = finished
+    assert main(["run", str(p), "--dry-run", "seeds=[42,52]"]) == 0
+    out = capsys.readouterr().out
+    assert "seed 52" in out and out.count("done, skip") == 4
+    with pytest.raises(SystemExit):  # an unknown option is still an error
+        main(["run", str(p), "--dry-run", "--bogus"])
+
+
 def test_bad_experiment_file_is_one_line_error(tmp_path):
     p = write_cfg(tmp_path, finetune={"train": {"epochz": 3}})
     r = subprocess.run([sys.executable, "-m", "fsa_distill.cli", "run", str(p), "--dry-run"],
