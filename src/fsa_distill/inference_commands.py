@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, Iterable, Iterator
 
 from fsa_distill.errors import FsaError
+from fsa_distill.resources import json_object
 
 INPUT_FORMATS = {".txt": "txt", ".text": "txt", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
 OUTPUT_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv"}
@@ -87,12 +88,7 @@ def _jsonl_records(stream, name, args) -> Iterator[Record]:
         if not line.strip():
             yield Record(n, n, "")  # a blank line keeps its row, so line numbers stay aligned
             continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise FsaError(f"{name}: line {n}: invalid JSON ({e.msg} at column {e.colno})") from None
-        if not isinstance(obj, dict):
-            raise FsaError(f"{name}: line {n}: expected a JSON object (got {type(obj).__name__})")
+        obj = json_object(line, f"{name}: line {n}")
         if field not in obj:
             raise FsaError(f"{name}: line {n}: no {field!r} key (keys: {', '.join(obj) or 'none'}); "
                            "choose one with --text-field")

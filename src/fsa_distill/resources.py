@@ -60,6 +60,17 @@ def read_text(path: Path) -> str:
         raise FsaError(f"{path}: not valid UTF-8 at byte {e.start}") from None
 
 
+def json_object(line: str, where: str) -> dict:
+    """One JSON-lines record; `where` ("FILE: line N") starts the one-line error."""
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise FsaError(f"{where}: invalid JSON ({e.msg} at column {e.colno})") from None
+    if not isinstance(obj, dict):
+        raise FsaError(f"{where}: expected a JSON object (got {type(obj).__name__})")
+    return obj
+
+
 def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
     """(line number, object) for each non-blank line of a JSON-lines file (plain or .gz).
     Errors name the file and the line: invalid JSON, a line that is not an object, bad UTF-8."""
@@ -68,14 +79,7 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
     try:
         with open_text(path) as f:
             for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise FsaError(f"{path}: line {lineno}: invalid JSON ({e.msg})") from None
-                if not isinstance(obj, dict):
-                    raise FsaError(f"{path}: line {lineno}: expected a JSON object (got {type(obj).__name__})")
-                yield lineno, obj
+                if line.strip():
+                    yield lineno, json_object(line, f"{path}: line {lineno}")
     except UnicodeDecodeError as e:
         raise FsaError(f"{path}: line {lineno + 1}: not valid UTF-8 (byte {e.start} of the file's text stream)") from None

@@ -88,7 +88,7 @@ def parse_items(records, path: str) -> list[Item]:
 
 def read_records(path: Path) -> list:
     """A JSON array or JSON lines (plain or .gz); errors name the file and line."""
-    from fsa_distill.resources import read_text
+    from fsa_distill.resources import json_object, read_text
 
     text = read_text(path)
     if text.lstrip().startswith("["):
@@ -97,15 +97,7 @@ def read_records(path: Path) -> list:
         except json.JSONDecodeError as e:
             raise FsaError(f"{path}: invalid JSON at line {e.lineno}: {e.msg}") from None
         return data
-    records = []
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError as e:
-            raise FsaError(f"{path}: line {n}: invalid JSON: {e.msg}") from None
-    return records
+    return [json_object(line, f"{path}: line {n}") for n, line in enumerate(text.splitlines(), 1) if line.strip()]
 
 
 def load_items(dataset: str, split: str = "test") -> list[Item]:
