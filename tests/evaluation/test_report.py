@@ -4,6 +4,7 @@ import json
 import struct
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -77,3 +78,12 @@ def test_report_cli(runs, tmp_path):
                         "--baseline", "baseline"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "Paired differences" in r.stdout and (tmp_path / "o" / "f1_by_view.png").exists()
+
+
+def test_curves_are_labelled_by_model_dataset_and_seed(tmp_path):
+    from fsa_distill.evaluation.report import curve_name
+
+    run = {"dir": str(tmp_path / "atsa-rest14-seed42-0ffff983fa"),
+           "info": {"label": "distilled", "task": "atsa", "dataset": "rest14", "seed": 42}}
+    assert curve_name(run, Path(run["dir"])) == "distilled atsa/rest14 seed 42"
+    assert curve_name({"dir": str(tmp_path)}, tmp_path / "pretrain-1a2b") == "pretrain-1a2b"

@@ -183,6 +183,14 @@ def plot_f1_by_view(rows, path: Path) -> None:
     plt.close(fig)
 
 
+def curve_name(run: dict, folder: Path) -> str:
+    """A legend label people can read: "distilled atsa/rest14 seed 42", else the folder's name."""
+    info = run.get("info") or {}
+    if folder == Path(run["dir"]) and info.get("task"):
+        return f"{info.get('label', info.get('model', '?'))} {info['task']}/{info.get('dataset', '?')} seed {info.get('seed', '?')}"
+    return folder.name
+
+
 def plot_curves(runs, path: Path, file: str, x: str, ys: list[str], title: str, ylabel: str) -> bool:
     import matplotlib
 
@@ -190,17 +198,20 @@ def plot_curves(runs, path: Path, file: str, x: str, ys: list[str], title: str, 
     import matplotlib.pyplot as plt
 
     # Only the runs' own folders: their siblings may be stale runs of an older config.
-    found = [(Path(p).parent, json.loads(Path(p).read_text(encoding="utf-8")))
-             for p in sorted({str(f) for r in runs for f in Path(r["dir"]).rglob(file)})]
-    found = [(d, c) for d, c in found if c]
+    found = {}
+    for r in runs:
+        for f in sorted(Path(r["dir"]).rglob(file)):
+            curve = json.loads(f.read_text(encoding="utf-8"))
+            if curve and str(f) not in found:
+                found[str(f)] = (curve_name(r, f.parent), curve)
     if not found:
         return False
     fig, ax = plt.subplots(figsize=(7, 4))
-    for d, curve in found:
+    for name, curve in sorted(found.values(), key=lambda nc: nc[0]):
         for y in ys:
             pts = [(p[x], p[y]) for p in curve if p.get(y) is not None]
             if pts:
-                ax.plot(*zip(*pts), marker=".", label=f"{d.name} {y}" if len(ys) > 1 else d.name)
+                ax.plot(*zip(*pts), marker=".", label=f"{name} {y}" if len(ys) > 1 else name)
     ax.set_xlabel(x)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
