@@ -19,6 +19,7 @@ import logging
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -183,6 +184,10 @@ def load_student(spec: str, device: str | None = None):
     if NL_TOKEN not in tokenizer.get_vocab():
         tokenizer.add_tokens([NL_TOKEN])
         resize_embeddings(model, len(tokenizer))
+    if model.config.model_type == "encoder-decoder":
+        # EncoderDecoderModel warns on every loss about a change made in transformers 4.12; our
+        # students are built after it, so the warning only misleads.
+        warnings.filterwarnings("ignore", message="Version v4.12.0 introduces a better way", category=FutureWarning)
     if device:
         model.to(device)
     return model, tokenizer
