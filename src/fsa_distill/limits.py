@@ -1,0 +1,48 @@
+"""Limits on what any input may make us read, expand or hold: one documented place.
+
+Every reader of user input (YAML configs, JSON dataset files, JSON-lines corpora and predict
+input, CSV/Parquet/XML imports, safetensors headers, HTTP request bodies) checks the limit that
+applies here, so that no file or request can exhaust memory or recursion, and error messages
+never echo more than `MAX_ECHO_CHARS` of an offending value.
+
+Each limit can be raised with an environment variable of the same name prefixed `FSA_DISTILL_`
+(e.g. `FSA_DISTILL_MAX_TEXT_CHARS=200000`); docs list them under "errors and limits".
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(f"FSA_DISTILL_{name}")
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+# Characters of one sentence, review or predict text (the longest benchmark sentence is < 400;
+# the longest shipped review about 1,000).
+MAX_TEXT_CHARS = _env_int("MAX_TEXT_CHARS", 20_000)
+# Bytes of one dataset, config or import file read whole.
+MAX_FILE_BYTES = _env_int("MAX_FILE_BYTES", 256 * 1024 * 1024)
+# Bytes of one line of a JSON-lines file (a corpus record with a long teacher answer is < 20 kB).
+MAX_LINE_BYTES = _env_int("MAX_LINE_BYTES", 1024 * 1024)
+# Nesting depth of JSON values (a dataset record is 4 deep).
+MAX_JSON_DEPTH = _env_int("MAX_JSON_DEPTH", 64)
+# Characters of an offending value quoted in an error message.
+MAX_ECHO_CHARS = 80
+
+
+def echo(value: object) -> str:
+    """A short repr of `value` (at most about MAX_ECHO_CHARS, whatever its size or nesting):
+    what an error message may quote of bad input."""
+    import reprlib
+
+    r = reprlib.Repr(maxlevel=2, maxstring=MAX_ECHO_CHARS, maxother=MAX_ECHO_CHARS, maxlist=4, maxdict=4)
+    text = r.repr(value)
+    return text if len(text) <= MAX_ECHO_CHARS + 10 else text[:MAX_ECHO_CHARS] + "..."
