@@ -43,6 +43,7 @@ def echo(value: object) -> str:
     what an error message may quote of bad input."""
     import reprlib
 
-    r = reprlib.Repr(maxlevel=2, maxstring=MAX_ECHO_CHARS, maxother=MAX_ECHO_CHARS, maxlist=4, maxdict=4)
+    r = reprlib.Repr()  # bounded in depth and width, unlike repr() (Python 3.11 has no kwargs)
+    r.maxlevel, r.maxstring, r.maxother, r.maxlist, r.maxdict = 2, MAX_ECHO_CHARS, MAX_ECHO_CHARS, 4, 4
     text = r.repr(value)
     return text if len(text) <= MAX_ECHO_CHARS + 10 else text[:MAX_ECHO_CHARS] + "..."
