@@ -80,10 +80,43 @@ def test_report_cli(runs, tmp_path):
     assert "Paired differences" in r.stdout and (tmp_path / "o" / "f1_by_view.png").exists()
 
 
-def test_curves_are_labelled_by_model_dataset_and_seed(tmp_path):
-    from fsa_distill.evaluation.report import curve_name
+def test_dev_curves_are_on_the_test_scale_by_model_and_dataset(runs):
+    """Dev F1 in 0-100 (as the tables), grouped by (task, dataset, fraction) and model, a curve per seed."""
+    from fsa_distill.evaluation.report import dev_curve_series, find_runs
 
-    run = {"dir": str(tmp_path / "atsa-rest14-seed42-0ffff983fa"),
-           "info": {"label": "distilled", "task": "atsa", "dataset": "rest14", "seed": 42}}
-    assert curve_name(run, Path(run["dir"])) == "distilled atsa/rest14 seed 42"
-    assert curve_name({"dir": str(tmp_path)}, tmp_path / "pretrain-1a2b") == "pretrain-1a2b"
+    series = dev_curve_series(find_runs([runs]))
+    curves = series[("atsa", "rest14", 1.0), "distilled"]
+    assert len(curves) == 3 and curves[0] == [(1, pytest.approx(20.0)), (2, pytest.approx(30.0))]
+    assert (("acsa", "rest16", 1.0), "distilled") in series
+
+
+def test_one_seed_prints_no_ci_and_no_p(tmp_path):
+    make_run(tmp_path, "baseline", "atsa", "rest14", 42, {"normal": 0.50})
+    make_run(tmp_path, "distilled", "atsa", "rest14", 42, {"normal": 0.55})
+    result = write_report([tmp_path], tmp_path / "rep", baseline="baseline")
+    (d,) = result["deltas"]
+    assert d["seeds"] == 1 and d["ci95"] is None and d["p_value"] is None
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "| distilled | atsa/rest14 | normal | 1 seed | +5.00 | – | – |" in md
+    assert "| distilled | atsa/rest14 | normal | 1 seed | 55.00 ± – |" in md  # no std from one seed
+    assert "[+5.00, +5.00]" not in md
+
+
+def test_fractions_are_keyed_apart_and_per_seed_table(tmp_path):
+    for frac, base in ((1.0, 0.60), (0.1, 0.30)):
+        for seed, gain in ((42, 0.02), (52, 0.04)):
+            for label, f1 in (("baseline", base), ("distilled", base + gain)):
+                d = make_run(tmp_path / f"f{frac}", label, "atsa", "rest14", seed, {"normal": f1})
+                info = json.loads((d / "run_info.json").read_text())
+                (d / "run_info.json").write_text(json.dumps({**info, "data_fraction": frac}))
+    result = write_report([tmp_path], tmp_path / "rep", baseline="baseline")
+    rows = {(r["model"], r["train_fraction"]): r["f1_mean"] for r in result["rows"]}
+    assert rows[("baseline", 1.0)] == pytest.approx(60.0) and rows[("baseline", 0.1)] == pytest.approx(30.0)
+    deltas = {d["train_fraction"]: d for d in result["deltas"]}
+    assert deltas[0.1]["delta_mean"] == pytest.approx(3.0) and deltas[0.1]["seeds"] == 2
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "| baseline | atsa/rest14 @10% train | normal | 2 | 30.00 ± 0.00 |" in md
+    assert "## F1 per seed" in md and "| distilled | atsa/rest14 @10% train | 52 | 34.00 |" in md
+    assert "delta_by_view.png" in result["plots"]
+    seeds_csv = (tmp_path / "rep" / "report_seeds.csv").read_text().splitlines()
+    assert seeds_csv[0].startswith("model,task,dataset,train_fraction,seed") and len(seeds_csv) == 9

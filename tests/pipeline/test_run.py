@@ -62,7 +62,7 @@ def test_end_to_end_writes_every_stage_and_a_report(finished):
     distilled = json.loads(next((root / "finetune" / "distilled").glob("*/run_info.json")).read_text())
     assert distilled["model"] == str(pre / "final_model")
     md = (root / "report" / "report.md").read_text()
-    assert "| distilled | atsa/rest14 | normal | 1 |" in md and "| baseline | atsa/rest14 | normal | 1 |" in md
+    assert "| distilled | atsa/rest14 | normal | 1 seed |" in md and "| baseline | atsa/rest14 | normal | 1 seed |" in md
     assert (root / "report" / "f1_by_view.png").read_bytes()[:4] == b"\x89PNG"
     assert "pretrain_loss.png" in result["report"]["plots"]
 

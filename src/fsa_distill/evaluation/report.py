@@ -46,42 +46,63 @@ def _label(info: dict) -> str:
 
 
 def collect(runs: list[dict]) -> dict:
-    """{(label, task, dataset, view): {seed: {precision, recall, f1}}} for FSA runs."""
+    """{(label, task, dataset, train fraction, view): {seed: {precision, recall, f1}}} for FSA runs."""
     table: dict = defaultdict(dict)
     for run in runs:
         info = run["info"]
         if "task" not in info or info.get("kind") == "zeroshot":
             continue
+        fraction = float(info.get("data_fraction") or 1.0)
         for view, m in run["metrics"].items():
             if isinstance(m, dict) and "f1" in m:
-                key = (_label(info), info["task"], Path(str(info["dataset"])).name, view)
+                key = (_label(info), info["task"], Path(str(info["dataset"])).name, fraction, view)
                 table[key][info.get("seed", 0)] = {k: m[k] for k in ("precision", "recall", "f1")}
     return table
 
 
+def _order(view_key: str = "view"):
+    views = {v: i for i, v in enumerate(VIEW_ORDER)}
+    return lambda x: (x["task"], x["dataset"], -x["train_fraction"], views.get(x[view_key], 99), x["model"])
+
+
 def summarize(table: dict) -> list[dict]:
     rows = []
-    for (label, task, dataset, view), by_seed in table.items():
+    for (label, task, dataset, fraction, view), by_seed in table.items():
         f1 = np.array([v["f1"] for v in by_seed.values()]) * 100
         p = np.array([v["precision"] for v in by_seed.values()]) * 100
         r = np.array([v["recall"] for v in by_seed.values()]) * 100
-        rows.append({"model": label, "task": task, "dataset": dataset, "view": view, "seeds": len(f1),
-                     "f1_mean": float(f1.mean()), "f1_std": float(f1.std(ddof=1)) if len(f1) > 1 else 0.0,
+        rows.append({"model": label, "task": task, "dataset": dataset, "train_fraction": fraction, "view": view,
+                     "seeds": len(f1), "f1_mean": float(f1.mean()),
+                     "f1_std": float(f1.std(ddof=1)) if len(f1) > 1 else None,  # no spread from one seed
                      "precision_mean": float(p.mean()), "recall_mean": float(r.mean())})
-    order = {v: i for i, v in enumerate(VIEW_ORDER)}
-    rows.sort(key=lambda x: (x["task"], x["dataset"], order.get(x["view"], 99), x["model"]))
+    rows.sort(key=_order())
     return rows
 
 
+def per_seed_rows(table: dict) -> list[dict]:
+    """One row per (model, task, dataset, fraction, seed) with the F1 of every view."""
+    rows: dict = {}
+    for (label, task, dataset, fraction, view), by_seed in table.items():
+        for seed, m in by_seed.items():
+            row = rows.setdefault((label, task, dataset, fraction, seed),
+                                  {"model": label, "task": task, "dataset": dataset, "train_fraction": fraction,
+                                   "seed": seed})
+            row[f"f1_{view}"] = 100 * m["f1"]
+    out = list(rows.values())
+    out.sort(key=lambda x: (x["task"], x["dataset"], -x["train_fraction"], x["model"], x["seed"]))
+    return out
+
+
 def paired_delta(a: dict, b: dict, n_boot: int = 2000, seed: int = 0) -> dict | None:
-    """Model b minus model a, on the seeds both ran (F1 x 100)."""
+    """Model b minus model a, on the seeds both ran (F1 x 100). With one shared seed there is no
+    spread to estimate: the CI and p stay None (printed "–"), never a zero-width interval."""
     from scipy import stats
 
     seeds = sorted(set(a) & set(b))
     if not seeds:
         return None
     d = np.array([b[s]["f1"] - a[s]["f1"] for s in seeds]) * 100
-    out = {"seeds": len(seeds), "delta_mean": float(d.mean()), "p_value": None, "ci95": [float(d.mean())] * 2}
+    out = {"seeds": len(seeds), "delta_mean": float(d.mean()), "p_value": None, "ci95": None}
     if len(seeds) > 1:
         out["p_value"] = float(stats.ttest_rel([b[s]["f1"] for s in seeds], [a[s]["f1"] for s in seeds]).pvalue) \
             if d.std() > 0 else (1.0 if d.mean() == 0 else 0.0)
@@ -97,14 +118,14 @@ def deltas(table: dict, baseline: str | None) -> list[dict]:
         return []
     base = baseline if baseline in labels else labels[0]
     out = []
-    for (label, task, dataset, view), by_seed in table.items():
-        if label == base or (base, task, dataset, view) not in table:
+    for (label, task, dataset, fraction, view), by_seed in table.items():
+        if label == base or (base, task, dataset, fraction, view) not in table:
             continue
-        d = paired_delta(table[(base, task, dataset, view)], by_seed)
+        d = paired_delta(table[(base, task, dataset, fraction, view)], by_seed)
         if d:
-            out.append({"model": label, "baseline": base, "task": task, "dataset": dataset, "view": view, **d})
-    order = {v: i for i, v in enumerate(VIEW_ORDER)}
-    out.sort(key=lambda x: (x["task"], x["dataset"], order.get(x["view"], 99), x["model"]))
+            out.append({"model": label, "baseline": base, "task": task, "dataset": dataset,
+                        "train_fraction": fraction, "view": view, **d})
+    out.sort(key=_order())
     return out
 
 
@@ -126,19 +147,38 @@ def _fmt(x, nd=2):
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{nd}f}"
 
 
-def markdown(rows, drows, zrows) -> str:
+def _where(r: dict) -> str:
+    """task/dataset, with the share of training data when it is not all of it."""
+    frac = r.get("train_fraction", 1.0)
+    return f"{r['task']}/{r['dataset']}" + (f" @{100 * frac:g}% train" if frac < 1 else "")
+
+
+def _seeds(n: int) -> str:
+    return f"{n}" if n > 1 else "1 seed"
+
+
+def markdown(rows, drows, zrows, seed_rows=()) -> str:
     lines = ["## F1 by model, dataset and view (mean ± std over seeds; `normal` = the reference's number)", "",
              "| model | task/dataset | view | seeds | F1 | P | R |", "|---|---|---|---:|---:|---:|---:|"]
     for r in rows:
-        lines.append(f"| {r['model']} | {r['task']}/{r['dataset']} | {r['view']} | {r['seeds']} | "
+        lines.append(f"| {r['model']} | {_where(r)} | {r['view']} | {_seeds(r['seeds'])} | "
                      f"{_fmt(r['f1_mean'])} ± {_fmt(r['f1_std'])} | {_fmt(r['precision_mean'])} | {_fmt(r['recall_mean'])} |")
     if drows:
         lines += ["", f"## Paired differences (F1, model − {drows[0]['baseline']}, over shared seeds)", "",
+                  "95% CI: bootstrap over the paired seeds; p: paired t-test. Neither exists for one seed (–).", "",
                   "| model | task/dataset | view | seeds | ΔF1 | 95% CI (bootstrap) | p (paired t) |",
                   "|---|---|---|---:|---:|---|---:|"]
         for d in drows:
-            lines.append(f"| {d['model']} | {d['task']}/{d['dataset']} | {d['view']} | {d['seeds']} | "
-                         f"{d['delta_mean']:+.2f} | [{d['ci95'][0]:+.2f}, {d['ci95'][1]:+.2f}] | {_fmt(d['p_value'], 3)} |")
+            ci = f"[{d['ci95'][0]:+.2f}, {d['ci95'][1]:+.2f}]" if d.get("ci95") else "–"
+            lines.append(f"| {d['model']} | {_where(d)} | {d['view']} | {_seeds(d['seeds'])} | "
+                         f"{d['delta_mean']:+.2f} | {ci} | {_fmt(d['p_value'], 3)} |")
+    if seed_rows:
+        views = [v for v in VIEW_ORDER if any(f"f1_{v}" in r for r in seed_rows)]
+        lines += ["", "## F1 per seed", "", "| model | task/dataset | seed | " + " | ".join(views) + " |",
+                  "|---|---|---:|" + "---:|" * len(views)]
+        for r in seed_rows:
+            lines.append(f"| {r['model']} | {_where(r)} | {r['seed']} | "
+                         + " | ".join(_fmt(r.get(f"f1_{v}")) for v in views) + " |")
     if zrows:
         lines += ["", "## Zero-shot sentiment classification", "", "| model | dataset | method | n | accuracy | macro-F1 |",
                   "|---|---|---|---:|---:|---:|"]
@@ -151,106 +191,212 @@ def latex(rows) -> str:
     out = ["\\begin{tabular}{lllrr}", "\\toprule", "Model & Dataset & View & Seeds & F1 \\\\", "\\midrule"]
     for r in rows:
         esc = lambda s: str(s).replace("_", "\\_").replace("&", "\\&")  # noqa: E731
-        out.append(f"{esc(r['model'])} & {r['task']}/{esc(r['dataset'])} & {r['view']} & {r['seeds']} & "
-                   f"{r['f1_mean']:.2f} $\\pm$ {r['f1_std']:.2f} \\\\")
+        std = f" $\\pm$ {r['f1_std']:.2f}" if r["f1_std"] is not None else ""
+        out.append(f"{esc(r['model'])} & {esc(_where(r))} & {r['view']} & {r['seeds']} & "
+                   f"{r['f1_mean']:.2f}{std} \\\\")
     out += ["\\bottomrule", "\\end{tabular}"]
     return "\n".join(out) + "\n"
 
 
-def plot_f1_by_view(rows, path: Path) -> None:
+def _groups(rows) -> list[tuple]:
+    """(task, dataset, fraction) panels, full data first."""
+    return sorted({(r["task"], r["dataset"], r.get("train_fraction", 1.0)) for r in rows},
+                  key=lambda g: (g[0], g[1], -g[2]))
+
+
+def _panel_title(group) -> str:
+    task, ds, frac = group
+    return _where({"task": task, "dataset": ds, "train_fraction": frac})
+
+
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    groups = sorted({(r["task"], r["dataset"]) for r in rows})
+    return plt
+
+
+def _panels(plt, n: int, width: float = 5.5, height: float = 4):
+    cols = min(n, 3)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    flat = [ax for row in axes for ax in row]
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return fig, flat[:n]
+
+
+def _save(fig, plt, path: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_f1_by_view(rows, path: Path) -> None:
+    plt = _pyplot()
+    groups = _groups(rows)
     models = sorted({r["model"] for r in rows})
-    fig, axes = plt.subplots(1, len(groups), figsize=(5.5 * len(groups), 4), squeeze=False)
-    for ax, (task, ds) in zip(axes[0], groups):
-        views = [v for v in VIEW_ORDER if any(r["view"] == v and r["dataset"] == ds for r in rows)]
+    fig, axes = _panels(plt, len(groups))
+    for ax, group in zip(axes, groups):
+        task, ds, frac = group
+        sel_rows = [r for r in rows if (r["task"], r["dataset"], r.get("train_fraction", 1.0)) == group]
+        views = [v for v in VIEW_ORDER if any(r["view"] == v for r in sel_rows)]
         width = 0.8 / max(1, len(models))
         for i, m in enumerate(models):
-            sel = {r["view"]: r for r in rows if r["model"] == m and r["dataset"] == ds and r["task"] == task}
+            sel = {r["view"]: r for r in sel_rows if r["model"] == m}
             xs = [j + i * width for j, v in enumerate(views) if v in sel]
             ax.bar(xs, [sel[v]["f1_mean"] for v in views if v in sel], width,
-                   yerr=[sel[v]["f1_std"] for v in views if v in sel], capsize=3, label=m)
+                   yerr=[sel[v]["f1_std"] or 0.0 for v in views if v in sel], capsize=3, label=m)
         ax.set_xticks([j + width * (len(models) - 1) / 2 for j in range(len(views))], views)
-        ax.set_title(f"{task}/{ds}")
+        seeds = sorted({r["seeds"] for r in sel_rows})
+        ax.set_title(f"{_panel_title(group)} ({'/'.join(map(str, seeds))} seed{'s' if seeds != [1] else ''})")
         ax.set_ylabel("F1 (mean ± std over seeds)")
-    axes[0][0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+        ax.set_ylim(0, 100)
+    axes[0].legend(fontsize=8)
+    _save(fig, plt, path)
 
 
-def curve_name(run: dict, folder: Path) -> str:
-    """A legend label people can read: "distilled atsa/rest14 seed 42", else the folder's name."""
-    info = run.get("info") or {}
-    if folder == Path(run["dir"]) and info.get("task"):
-        return f"{info.get('label', info.get('model', '?'))} {info['task']}/{info.get('dataset', '?')} seed {info.get('seed', '?')}"
-    return folder.name
+def plot_deltas(drows, path: Path) -> bool:
+    """ΔF1 against the baseline per view, with the bootstrap 95% CI (a dot alone: one seed)."""
+    if not drows:
+        return False
+    plt = _pyplot()
+    groups = _groups(drows)
+    models = sorted({d["model"] for d in drows})
+    fig, axes = _panels(plt, len(groups))
+    for ax, group in zip(axes, groups):
+        sel_rows = [d for d in drows if (d["task"], d["dataset"], d.get("train_fraction", 1.0)) == group]
+        views = [v for v in VIEW_ORDER if any(d["view"] == v for d in sel_rows)]
+        width = 0.8 / max(1, len(models))
+        for i, m in enumerate(models):
+            sel = {d["view"]: d for d in sel_rows if d["model"] == m}
+            xs = [j + i * width for j, v in enumerate(views) if v in sel]
+            ys = [sel[v]["delta_mean"] for v in views if v in sel]
+            ci = [sel[v]["ci95"] for v in views if v in sel]
+            err = [[y - c[0] if c else 0 for y, c in zip(ys, ci)], [c[1] - y if c else 0 for y, c in zip(ys, ci)]]
+            ax.errorbar(xs, ys, yerr=err, fmt="o", capsize=3, label=m)
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set_xticks([j + width * (len(models) - 1) / 2 for j in range(len(views))], views)
+        ax.set_title(f"{_panel_title(group)}: − {sel_rows[0]['baseline']}")
+        ax.set_ylabel("ΔF1 (paired mean, 95% CI)")
+    axes[0].legend(fontsize=8)
+    _save(fig, plt, path)
+    return True
 
 
-def plot_curves(runs, path: Path, file: str, x: str, ys: list[str], title: str, ylabel: str) -> bool:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    # Only the runs' own folders: their siblings may be stale runs of an older config.
-    found = {}
+def dev_curve_series(runs) -> dict:
+    """{((task, dataset, fraction), model): [[(epoch, dev F1 x 100), ...] per seed]}."""
+    curves: dict = defaultdict(list)
     for r in runs:
-        for f in sorted(Path(r["dir"]).rglob(file)):
+        f = Path(r["dir"]) / "dev_curve.json"
+        info = r["info"]
+        if not f.is_file() or "task" not in info:
+            continue
+        curve = json.loads(f.read_text(encoding="utf-8"))
+        group = (info["task"], Path(str(info["dataset"])).name, float(info.get("data_fraction") or 1.0))
+        points = [(p["epoch"], 100 * p["dev_f1"]) for p in curve if p.get("dev_f1") is not None]
+        if points:
+            curves[group, _label(info)].append(points)
+    return dict(curves)
+
+
+def plot_dev_curves(runs, path: Path) -> bool:
+    """Dev F1 (0-100, as the test tables) per whole epoch: one panel per (task, dataset, fraction),
+    a thin line per seed and the mean over seeds in bold, per model."""
+    curves = dev_curve_series(runs)
+    if not curves:
+        return False
+    from matplotlib.ticker import MaxNLocator
+
+    plt = _pyplot()
+    groups = sorted({g for g, _ in curves}, key=lambda g: (g[0], g[1], -g[2]))
+    fig, axes = _panels(plt, len(groups), height=3.6)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    models = sorted({m for _, m in curves})
+    for ax, group in zip(axes, groups):
+        for i, m in enumerate(models):
+            seeds = curves.get((group, m), [])
+            color = colors[i % len(colors)]
+            for c in seeds:
+                ax.plot(*zip(*c), color=color, lw=0.7, alpha=0.3)
+            epochs = sorted({e for c in seeds for e, _ in c})
+            if epochs:
+                mean = [np.mean([y for c in seeds for e2, y in c if e2 == e]) for e in epochs]
+                n = len(seeds)
+                ax.plot(epochs, mean, color=color, lw=2, marker=".", label=f"{m} ({n} seed{'s' if n > 1 else ''})")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylim(0, 100)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("dev F1")
+        ax.set_title(_panel_title(group))
+        ax.legend(fontsize=7)
+    _save(fig, plt, path)
+    return True
+
+
+def plot_pretrain_loss(dirs: dict, path: Path) -> bool:
+    """Train and held-out loss by optimizer step, one colour per pretraining."""
+    found = {}
+    for d, label in dirs.items():
+        f = Path(d) / "loss_curve.json"
+        if f.is_file():
             curve = json.loads(f.read_text(encoding="utf-8"))
-            if curve and str(f) not in found:
-                found[str(f)] = (curve_name(r, f.parent), curve)
+            if curve:
+                found[label] = curve
     if not found:
         return False
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
-    for name, curve in sorted(found.values(), key=lambda nc: nc[0]):
-        for y in ys:
-            pts = [(p[x], p[y]) for p in curve if p.get(y) is not None]
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (label, curve) in enumerate(sorted(found.items())):
+        color = colors[i % len(colors)]
+        for y, style in (("train_loss", "-"), ("val_loss", "--")):
+            pts = [(p["step"], p[y]) for p in curve if p.get(y) is not None]
             if pts:
-                ax.plot(*zip(*pts), marker=".", label=f"{name} {y}" if len(ys) > 1 else name)
-    ax.set_xlabel(x)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    if len(found) * len(ys) <= 12:
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+                ax.plot(*zip(*pts), style, color=color, marker="." if y == "val_loss" else None,
+                        label=f"{label} {'held-out' if y == 'val_loss' else 'train'}")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss (teacher-forced cross-entropy)")
+    ax.set_title("distillation pretraining")
+    ax.legend(fontsize=7)
+    _save(fig, plt, path)
     return True
 
 
 def write_report(roots, out_dir: str | Path, baseline: str | None = None, extra_dirs=()) -> dict:
+    """`extra_dirs`: pretraining folders whose loss curves to plot, a list or {folder: label}."""
     runs = find_runs(roots)
     if not runs:
         raise FsaError(f"no finished runs (run_info.json + metrics.json) under {', '.join(map(str, roots))}")
     table = collect(runs)
-    rows, drows, zrows = summarize(table), deltas(table, baseline), zeroshot_rows(runs)
+    rows, drows, zrows, seed_rows = summarize(table), deltas(table, baseline), zeroshot_rows(runs), per_seed_rows(table)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    md = markdown(rows, drows, zrows)
+    md = markdown(rows, drows, zrows, seed_rows)
     (out / "report.md").write_text(md, encoding="utf-8")
     (out / "report.tex").write_text(latex(rows), encoding="utf-8")
-    (out / "report.json").write_text(json.dumps({"rows": rows, "deltas": drows, "zeroshot": zrows,
-                                                 "runs": [r["dir"] for r in runs]}, indent=2), encoding="utf-8")
-    with open(out / "report.csv", "w", newline="", encoding="utf-8") as f:
-        if rows:
-            w = csv.DictWriter(f, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
+    (out / "report.json").write_text(json.dumps({"rows": rows, "deltas": drows, "per_seed": seed_rows,
+                                                 "zeroshot": zrows, "runs": [r["dir"] for r in runs]}, indent=2),
+                                     encoding="utf-8")
+    for name, table_rows in (("report.csv", rows), ("report_deltas.csv", drows), ("report_seeds.csv", seed_rows)):
+        with open(out / name, "w", newline="", encoding="utf-8") as f:
+            fields = list(dict.fromkeys(k for r in table_rows for k in r))
+            if fields:
+                w = csv.DictWriter(f, fieldnames=fields)
+                w.writeheader()
+                w.writerows(table_rows)
     plots = []
     if rows:
         plot_f1_by_view(rows, out / "f1_by_view.png")
         plots.append("f1_by_view.png")
-    fsa_runs = [r for r in runs if r["info"].get("kind") != "zeroshot"]
-    if plot_curves(fsa_runs, out / "dev_curves.png", "dev_curve.json", "epoch", ["dev_f1"], "dev F1 per epoch", "dev F1"):
+    if plot_deltas(drows, out / "delta_by_view.png"):
+        plots.append("delta_by_view.png")
+    if plot_dev_curves([r for r in runs if r["info"].get("kind") != "zeroshot"], out / "dev_curves.png"):
         plots.append("dev_curves.png")
-    pre = [{"dir": str(d)} for d in extra_dirs]
-    if plot_curves(pre, out / "pretrain_loss.png", "loss_curve.json", "step", ["train_loss", "val_loss"],
-                   "distillation pretraining", "loss"):
+    pre = extra_dirs if isinstance(extra_dirs, dict) else {str(d): Path(d).name for d in extra_dirs}
+    if plot_pretrain_loss(pre, out / "pretrain_loss.png"):
         plots.append("pretrain_loss.png")
     return {"markdown": md, "out": str(out), "plots": plots, "rows": rows, "deltas": drows}
 

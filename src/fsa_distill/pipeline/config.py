@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
 from fsa_distill.config import StrictConfig
-from fsa_distill.errors import FsaError
 
 PAPER_SEEDS = [42, 52, 62, 72, 82, 142, 152, 162, 172, 182]
 PRETRAINED = "@pretrained"  # a student whose weights are this experiment's pretraining output
@@ -18,6 +18,27 @@ class StudentSpec(StrictConfig):
     model: str = Field(description=f"preset, folder or hub id; {PRETRAINED} = this run's pretrained model")
 
 
+class VariantSpec(StrictConfig):
+    """One pretraining variant: the experiment's `pretrain` (and `generate`) sections with these
+    keys changed (merged key by key). Each variant is fine-tuned as a student of its own name."""
+
+    name: str
+    pretrain: dict[str, Any] = {}
+    generate: dict[str, Any] = {}
+
+
+class SweepSpec(StrictConfig):
+    """A grid of fine-tunings: students x tasks x datasets x fractions x seeds. A key left out
+    takes the experiment's top-level value; `finetune` changes the top-level section key by key."""
+
+    name: str
+    students: list[str] | None = None  # names of students or variants; None = all of them
+    tasks: dict[Literal["atsa", "acsa"], list[str]] | None = None
+    seeds: list[int] | None = Field(None, min_length=1)
+    fractions: list[float] | None = Field(None, min_length=1)
+    finetune: dict[str, Any] = {}
+
+
 class ReportSettings(StrictConfig):
     baseline: str | None = None  # the student the others are compared with
 
@@ -25,13 +46,22 @@ class ReportSettings(StrictConfig):
 class PipelineConfig(StrictConfig):
     name: str = "experiment"
     output_dir: str = "runs/{name}"
+    # Where the small records of finished stages (configs, metrics, curves: no weights) and the
+    # report are copied as they come, e.g. docs/results/{name}. A later run, on any machine,
+    # takes a stage recorded there with the same config as finished instead of redoing it.
+    results_dir: str | None = None
     # Stage settings are the stages' own configs (fsa-distill generate / pretrain / finetune),
     # minus the paths, which the pipeline sets. Leave `generate` or `pretrain` out to skip them.
     generate: dict[str, Any] | None = None
     pretrain: dict[str, Any] | None = None
-    students: list[StudentSpec] = [StudentSpec(name="distilled", model=PRETRAINED)]
+    variants: list[VariantSpec] = []  # several pretrainings, each a student (see VariantSpec)
+    students: list[StudentSpec] | None = None  # default: [distilled = @pretrained] without variants
     tasks: dict[Literal["atsa", "acsa"], list[str]] = {"atsa": ["rest14"]}
     seeds: list[int] = Field(default_factory=lambda: [42], min_length=1)
+    # Share of each training set used (the reference's low-resource -p option, a seeded sample per
+    # fine-tuning seed, so paired runs see the same sentences); dev and test stay whole.
+    fractions: list[float] = Field(default_factory=lambda: [1.0], min_length=1)
+    sweeps: list[SweepSpec] = []  # several grids in one file; none = one grid of the top-level keys
     finetune: dict[str, Any] = {}
     jobs: int = Field(1, ge=1, description="fine-tuning jobs in parallel")
     executor: Literal["local", "ray"] = "local"
@@ -40,14 +70,45 @@ class PipelineConfig(StrictConfig):
 
     @model_validator(mode="after")
     def _check(self):
+        if self.students is None:
+            self.students = [] if self.variants else [StudentSpec(name="distilled", model=PRETRAINED)]
+        if self.variants and self.pretrain is None:
+            raise ValueError("variants change the pretrain section, but there is none")
+        if self.variants and any(s.model == PRETRAINED for s in self.students):
+            raise ValueError(f"with variants, each variant is a pretrained student: drop the {PRETRAINED} student")
+        for s in self.students:
+            if s.model.startswith("@") and s.model != PRETRAINED:
+                raise ValueError(f"student {s.name}: model {s.model!r}: the only @-name is {PRETRAINED} "
+                                 "(pretraining variants are students of their own)")
         if any(s.model == PRETRAINED for s in self.students) and self.pretrain is None:
             raise ValueError(f"a student uses {PRETRAINED} but there is no pretrain section")
-        names = [s.name for s in self.students]
+        names = [s.name for s in self.students] + [v.name for v in self.variants]
         if len(set(names)) != len(names):
-            raise ValueError(f"student names must be unique: {names}")
-        for key in ("model", "task", "dataset", "seed", "output_dir", "label"):
-            if key in self.finetune:
-                raise ValueError(f"finetune.{key} is set by the pipeline (students, tasks, seeds)")
+            raise ValueError(f"student and variant names must be unique: {names}")
+        for name in names:  # a name is a folder under finetune/: never a path
+            if not name or name in (".", "..") or any(c in name for c in "/\\:") or name.startswith("."):
+                raise ValueError(f"name {name!r}: must be a plain folder name (no '/', '\\', ':' or leading '.')")
+        for f in self.fractions + [f for s in self.sweeps for f in (s.fractions or [])]:
+            if not 0 < f <= 1:
+                raise ValueError(f"fractions: {f} is not in (0, 1]")
+        sweep_names = [s.name for s in self.sweeps]
+        if len(set(sweep_names)) != len(sweep_names):
+            raise ValueError(f"sweep names must be unique: {sweep_names}")
+        for sw in self.sweeps:
+            unknown = sorted(set(sw.students or []) - set(names))
+            if unknown:
+                raise ValueError(f"sweep {sw.name}: unknown students {unknown} (known: {names})")
+        for section in [self.finetune] + [s.finetune for s in self.sweeps]:
+            for key in ("model", "task", "dataset", "seed", "output_dir", "label"):
+                if key in section:
+                    raise ValueError(f"finetune.{key} is set by the pipeline (students, tasks, seeds)")
+            if "data_fraction" in (section.get("train") or {}):
+                raise ValueError("finetune.train.data_fraction is set by the pipeline: use `fractions`")
+        for v in self.variants:
+            if "output_dir" in v.pretrain or "out" in v.generate:
+                raise ValueError(f"variant {v.name}: output folders are set by the pipeline")
+            if v.generate and self.generate is None:
+                raise ValueError(f"variant {v.name} changes generate, but there is no generate section")
         if self.pretrain and ("output_dir" in self.pretrain):
             raise ValueError("pretrain.output_dir is set by the pipeline")
         if self.generate and "out" in self.generate:
@@ -57,20 +118,47 @@ class PipelineConfig(StrictConfig):
     def run_dir(self) -> str:
         return self.output_dir.format(name=self.name)
 
+    def results_path(self) -> str | None:
+        return self.results_dir.format(name=self.name) if self.results_dir else None
+
+    def all_sweeps(self) -> list[SweepSpec]:
+        """The sweeps with every key filled in from the top level."""
+        sweeps = self.sweeps or [SweepSpec(name="main")]
+        everyone = [s.name for s in self.students] + [v.name for v in self.variants]
+        return [SweepSpec(name=s.name, students=s.students or everyone, tasks=s.tasks or self.tasks,
+                          seeds=s.seeds or self.seeds, fractions=s.fractions or self.fractions,
+                          finetune=deep_merge(self.finetune, s.finetune)) for s in sweeps]
+
+
+def deep_merge(base: dict, changes: dict) -> dict:
+    """`base` with `changes` applied key by key (nested mappings merged, everything else replaced)."""
+    out = json.loads(json.dumps(base))
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = json.loads(json.dumps(value))
+    return out
+
 
 def validate_stage_configs(cfg: PipelineConfig, source: str) -> None:
     """Build every stage config once up front, so a typo fails before hours of work."""
     from fsa_distill.config import build_config
     from fsa_distill.student.finetune import FinetuneConfig
 
-    build_config(FinetuneConfig, dict(cfg.finetune), f"{source}: finetune")
+    for sweep in cfg.all_sweeps():
+        where = f"{source}: finetune" + (f" (sweep {sweep.name})" if cfg.sweeps else "")
+        build_config(FinetuneConfig, dict(sweep.finetune), where)
+    variants = cfg.variants or [VariantSpec(name="")]
     if cfg.generate is not None:
         from fsa_distill.teacher.config import GenerateConfig
 
-        build_config(GenerateConfig, {**cfg.generate, "out": "x"}, f"{source}: generate")
+        for v in variants:
+            build_config(GenerateConfig, {**deep_merge(cfg.generate, v.generate), "out": "x"},
+                         f"{source}: generate" + (f" (variant {v.name})" if v.name else ""))
     if cfg.pretrain is not None:
-        try:
-            from fsa_distill.student.pretrain import PretrainConfig
-        except ModuleNotFoundError:
-            raise FsaError(f"{source}: pretrain: this installation has no pretraining stage") from None
-        build_config(PretrainConfig, {**cfg.pretrain, "output_dir": "x"}, f"{source}: pretrain")
+        from fsa_distill.student.pretrain import PretrainConfig
+
+        for v in variants:
+            build_config(PretrainConfig, {**deep_merge(cfg.pretrain, v.pretrain), "output_dir": "x"},
+                         f"{source}: pretrain" + (f" (variant {v.name})" if v.name else ""))

@@ -39,48 +39,102 @@ class Stage:
     config: object            # the stage's validated config
     done: bool = False
     deps: list[str] = field(default_factory=list)
+    status: str = ""          # why it is done: "done" | "committed" (in results_dir) | "not needed"
+    sweep: str = ""           # the first sweep that asked for it (fine-tunings)
 
 
-def plan(cfg: PipelineConfig) -> list[Stage]:
-    from fsa_distill.student.finetune import FinetuneConfig, finished_run
+def fraction_tag(fraction: float) -> str:
+    return "" if fraction >= 1 else f"{100 * fraction:g}%"
 
-    root = Path(cfg.run_dir())
-    stages: list[Stage] = []
-    corpus = None
-    if cfg.generate is not None:
-        from fsa_distill.teacher.config import GenerateConfig
 
-        key = config_hash(cfg.generate)
-        out = root / f"generate-{key}"
-        gcfg = build_config(GenerateConfig, {**cfg.generate, "out": str(out)}, "generate")
-        done = (out / "summary.json").exists()
-        stages.append(Stage("generate", "generate", out, gcfg, done))
-        corpus = str(out / "corpus.jsonl")
-    pretrained = None
-    if cfg.pretrain is not None:
-        from fsa_distill.student.pretrain import PretrainConfig
+def _upstream_stages(cfg: PipelineConfig, root: Path) -> tuple[list[Stage], dict[str, tuple[str, str]]]:
+    """Generation and pretraining stages, one per distinct config (variants that share a corpus or
+    a pretraining share its folder), and {student name: (pretrain stage name, model folder)}."""
+    from fsa_distill.pipeline.config import VariantSpec, deep_merge
+    from fsa_distill.student.pretrain import PretrainConfig
+    from fsa_distill.teacher.config import GenerateConfig
 
-        data = json.loads(json.dumps(cfg.pretrain))
+    stages: dict[Path, Stage] = {}
+    pretrained: dict[str, tuple[str, str]] = {}
+    variants = cfg.variants or [VariantSpec(name="")]
+    for v in variants:
+        corpus, gen_name = None, None
+        if cfg.generate is not None:
+            data = deep_merge(cfg.generate, v.generate)
+            out = root / f"generate-{config_hash(data)}"
+            if out not in stages:
+                name = "generate" if not cfg.variants or not any(x.generate for x in variants) else f"generate {v.name}"
+                gcfg = build_config(GenerateConfig, {**data, "out": str(out)}, "generate")
+                stages[out] = Stage("generate", name, out, gcfg, (out / "summary.json").exists())
+            gen_name, corpus = stages[out].name, str(out / "corpus.jsonl")
+        if cfg.pretrain is None:
+            continue
+        data = deep_merge(cfg.pretrain, v.pretrain)
         if corpus is not None:
             data.setdefault("data", {})["corpus"] = [corpus]
         out = root / f"pretrain-{config_hash(data)}"
-        pcfg = build_config(PretrainConfig, {**data, "output_dir": str(out)}, "pretrain")
-        done = (out / "summary.json").exists() and (out / "final_model" / "config.json").exists()
-        stages.append(Stage("pretrain", "pretrain", out, pcfg, done, ["generate"] if corpus else []))
-        pretrained = str(out / "final_model")
-    for student in cfg.students:
-        model = pretrained if student.model == PRETRAINED else student.model
-        for task, datasets in cfg.tasks.items():
-            for ds in datasets:
-                for seed in cfg.seeds:
-                    data = {**cfg.finetune, "model": model, "task": task, "dataset": ds, "seed": seed,
-                            "label": student.name}
-                    key = config_hash(data)
-                    out = root / "finetune" / student.name / f"{task}-{Path(ds).name}-seed{seed}-{key}"
-                    fcfg = build_config(FinetuneConfig, {**data, "output_dir": str(out)}, "finetune")
-                    deps = ["pretrain"] if student.model == PRETRAINED else []
-                    stages.append(Stage("finetune", f"{student.name} {task}/{ds} seed {seed}", out, fcfg,
-                                        finished_run(fcfg) is not None, deps))
+        if out not in stages:
+            pcfg = build_config(PretrainConfig, {**data, "output_dir": str(out)}, "pretrain")
+            done = (out / "summary.json").exists() and (out / "final_model" / "config.json").exists()
+            stages[out] = Stage("pretrain", f"pretrain {v.name}" if v.name else "pretrain", out, pcfg, done,
+                                [gen_name] if gen_name else [])
+        pretrained[v.name or PRETRAINED] = (stages[out].name, str(out / "final_model"))
+    return list(stages.values()), pretrained
+
+
+def _finetune_stages(cfg: PipelineConfig, root: Path, pretrained: dict) -> list[Stage]:
+    """Every sweep's grid, seed-major (all students and datasets of one seed before the next, so
+    paired results come in together); a grid point two sweeps share is planned once."""
+    from fsa_distill.student.finetune import FinetuneConfig, finished_run
+
+    students = {s.name: s.model for s in cfg.students} | {v.name: "@" + v.name for v in cfg.variants}
+    stages: dict[Path, Stage] = {}
+    for sweep in cfg.all_sweeps():
+        for fraction in sweep.fractions:
+            for seed in sweep.seeds:
+                for task, datasets in sweep.tasks.items():
+                    for ds in datasets:
+                        for name in sweep.students:
+                            model, deps = students[name], []
+                            if model.startswith("@"):  # @pretrained, or a variant's own pretraining
+                                dep, model = pretrained[name if model != PRETRAINED else PRETRAINED]
+                                deps = [dep]
+                            data = {**sweep.finetune, "model": model, "task": task, "dataset": ds, "seed": seed,
+                                    "label": name}
+                            if fraction < 1:
+                                data["train"] = {**data.get("train", {}), "data_fraction": fraction}
+                            frac = f"-frac{fraction:g}" if fraction < 1 else ""
+                            out = root / "finetune" / name / f"{task}-{Path(ds).name}{frac}-seed{seed}-{config_hash(data)}"
+                            if out in stages:
+                                continue
+                            fcfg = build_config(FinetuneConfig, {**data, "output_dir": str(out)}, "finetune")
+                            tag = fraction_tag(fraction)
+                            label = f"{name} {task}/{ds}{' ' + tag if tag else ''} seed {seed}"
+                            stages[out] = Stage("finetune", label, out, fcfg, finished_run(fcfg) is not None, deps,
+                                                sweep=sweep.name)
+    return list(stages.values())
+
+
+def plan(cfg: PipelineConfig) -> list[Stage]:
+    """All stages in the order they run; each marked done where its result is already there: in
+    the run folder, or committed in `results_dir` with the same config (see results.py)."""
+    from fsa_distill.pipeline.results import committed
+
+    root = Path(cfg.run_dir())
+    upstream, pretrained = _upstream_stages(cfg, root)
+    stages = upstream + _finetune_stages(cfg, root, pretrained)
+    results = cfg.results_path()
+    for s in stages:
+        if s.done:
+            s.status = "done"
+        elif results and committed(s, root, Path(results)):
+            s.done, s.status = True, "committed"
+    # An upstream stage whose every consumer is finished is not needed (e.g. on a new machine
+    # with committed results: the pretrained weights are not committed, and need not be rebuilt).
+    for s in reversed(upstream):
+        users = [t for t in stages if s.name in t.deps]
+        if not s.done and users and all(t.done for t in users):
+            s.done, s.status = True, "not needed"
     return stages
 
 
@@ -88,7 +142,7 @@ def print_plan(stages: list[Stage]) -> None:
     from fsa_distill.ui import print_table
 
     print_table("plan", ("stage", "what", "status", "folder"),
-                [(s.kind, s.name, "done, skip" if s.done else "to run", s.out) for s in stages])
+                [(s.kind, s.name, f"{s.status}, skip" if s.done else "to run", s.out) for s in stages])
 
 
 def _finetune_subprocess(stage: Stage, env: dict) -> tuple[Stage, int, str]:
@@ -120,78 +174,146 @@ def job_envs(jobs: int) -> list[dict]:
     return envs
 
 
-def run_finetunes(stages: list[Stage], cfg: PipelineConfig, progress: bool) -> list[str]:
-    """Returns the failures, one line each; the finished runs are kept whatever fails."""
+def run_finetunes(todo: list[Stage], cfg: PipelineConfig, progress: bool, on_done=lambda stage: None) -> list[str]:
+    """Returns the failures, one line each; the finished runs are kept whatever fails.
+    `on_done(stage)` is called as each fine-tuning finishes (records are exported there)."""
     from fsa_distill.student.finetune import finetune
 
-    todo = [s for s in stages if not s.done]
     if not todo:
         return []
     if cfg.executor == "ray":
         from fsa_distill.pipeline.ray_executor import run_finetunes_on_ray
 
-        return run_finetunes_on_ray(todo, cfg)
+        failures = run_finetunes_on_ray(todo, cfg)
+        for s in todo:
+            on_done(s)
+        return failures
     failures = []
     if cfg.jobs == 1:
         for i, s in enumerate(todo, 1):
             log.info("[%d/%d] fine-tuning %s", i, len(todo), s.name)
             finetune(s.config, progress=progress)
+            on_done(s)
         return failures
     envs = job_envs(cfg.jobs)
+    from concurrent.futures import as_completed
+
     from tqdm.auto import tqdm
 
     with ThreadPoolExecutor(cfg.jobs) as pool, tqdm(total=len(todo), desc="fine-tuning jobs", disable=not progress) as bar:
         futures = [pool.submit(_finetune_subprocess, s, envs[i % cfg.jobs]) for i, s in enumerate(todo)]
-        for fut in futures:
+        for fut in as_completed(futures):
             stage, rc, tail = fut.result()
             bar.update(1)
             if rc:
                 failures.append(f"{stage.name}: exit {rc}: {tail} (log: {stage.out / 'job.log'})")
+            else:
+                on_done(stage)
     return failures
 
 
+def run_upstream(s: Stage, cfg: PipelineConfig, progress: bool) -> None:
+    """One generation (resumes by record key) or pretraining (resumes from its checkpoint)."""
+    if s.kind == "generate":
+        if cfg.executor == "ray":  # shards over the cluster, same resume guarantees
+            from fsa_distill.teacher.ray_generate import generate_corpus_on_ray
+
+            generate_corpus_on_ray(s.config, progress=progress, address=cfg.ray_address)
+        else:
+            from fsa_distill.teacher.generate import generate_corpus
+
+            generate_corpus(s.config, progress=progress)
+    else:
+        from fsa_distill.student.pretrain import pretrain
+
+        pretrain(s.config, progress=progress)
+
+
+def waves(stages: list[Stage]) -> list[tuple[str, list[Stage], list[Stage]]]:
+    """(sweep, upstream stages it still needs, its fine-tunings to run), in sweep order: a sweep's
+    pretrainings run just before its fine-tunings, so the first sweep reports before the last
+    pretraining starts."""
+    by_name = {s.name: s for s in stages}
+    started: set[str] = set()
+    out = []
+    for sweep in dict.fromkeys(s.sweep for s in stages if s.kind == "finetune"):
+        todo = [s for s in stages if s.kind == "finetune" and s.sweep == sweep and not s.done]
+        need: list[Stage] = []
+
+        def visit(name: str) -> None:
+            dep = by_name[name]
+            for d in dep.deps:
+                visit(d)
+            if not dep.done and name not in started:
+                started.add(name)
+                need.append(dep)
+
+        for s in todo:
+            for d in s.deps:
+                visit(d)
+        out.append((sweep, need, todo))
+    # Upstream stages no fine-tuning reads (e.g. a corpus built for later) still run, first.
+    orphans = [s for s in stages if s.kind != "finetune" and not s.done and s.name not in started]
+    return ([("", orphans, [])] if orphans else []) + out
+
+
 def run_pipeline(cfg: PipelineConfig, *, dry_run: bool = False, progress: bool = True) -> dict:
+    from fsa_distill.pipeline import results as committed_results
+
     root = Path(cfg.run_dir())
+    results = Path(cfg.results_path()) if cfg.results_path() else None
     stages = plan(cfg)
     print_plan(stages)
     if dry_run:
-        return {"stages": [{"kind": s.kind, "name": s.name, "done": s.done, "out": str(s.out)} for s in stages]}
+        return {"stages": [{"kind": s.kind, "name": s.name, "done": s.done, "status": s.status, "out": str(s.out)}
+                           for s in stages]}
     if cfg.executor == "ray":  # fail now, not after hours of generation and pretraining
         from fsa_distill.teacher.ray_generate import require_ray
 
         require_ray()
     root.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, root / "experiment.yaml")
+    if results is not None:
+        for s in stages:
+            committed_results.restore(s, root, results)
+
+    def on_done(stage: Stage) -> None:
+        if results is not None:
+            committed_results.export(stage, root, results)
+
     t0 = time.perf_counter()
-    timing = {}
-    for s in stages:
-        if s.kind == "generate":
+    timing: dict[str, float] = {}
+    failures: list[str] = []
+    report = None
+    for sweep, upstream, todo in waves(stages):
+        for s in upstream:
             t = time.perf_counter()
-            if cfg.executor == "ray":  # shards over the cluster, same resume guarantees
-                from fsa_distill.teacher.ray_generate import generate_corpus_on_ray
-
-                generate_corpus_on_ray(s.config, progress=progress, address=cfg.ray_address)
-            else:
-                from fsa_distill.teacher.generate import generate_corpus
-
-                generate_corpus(s.config, progress=progress)  # resumes by record key; cheap when done
-            timing["generate_s"] = time.perf_counter() - t
-        elif s.kind == "pretrain":
-            from fsa_distill.student.pretrain import pretrain
-
-            t = time.perf_counter()
-            pretrain(s.config, progress=progress)  # skips when finished, resumes from a checkpoint
-            timing["pretrain_s"] = time.perf_counter() - t
-    t = time.perf_counter()
-    failures = run_finetunes([s for s in stages if s.kind == "finetune"], cfg, progress)
-    timing["finetune_s"] = time.perf_counter() - t
-    from fsa_distill.evaluation.report import write_report
-
-    pre = [str(s.out) for s in stages if s.kind == "pretrain"]
-    report = write_report([str(s.out) for s in stages if s.kind == "finetune"], root / "report",
-                          cfg.report.baseline, extra_dirs=pre)
+            run_upstream(s, cfg, progress)
+            timing[f"{s.kind}_s"] = timing.get(f"{s.kind}_s", 0.0) + time.perf_counter() - t
+            on_done(s)
+        t = time.perf_counter()
+        failures += run_finetunes(todo, cfg, progress, on_done)
+        timing["finetune_s"] = timing.get("finetune_s", 0.0) + time.perf_counter() - t
+        if todo:  # a report after every sweep: partial results are there to read and commit
+            report = write_pipeline_report(stages, root, cfg, results)
+    if report is None:
+        report = write_pipeline_report(stages, root, cfg, results)
     timing["total_s"] = time.perf_counter() - t0
     (root / "pipeline_timing.json").write_text(json.dumps(timing, indent=2), encoding="utf-8")
     if failures:
         raise FsaError(f"{len(failures)} fine-tuning job(s) failed (the others are kept): " + "; ".join(failures))
     return {"report": report, "timing": timing, "stages": stages}
+
+
+def write_pipeline_report(stages: list[Stage], root: Path, cfg: PipelineConfig, results: Path | None) -> dict:
+    from fsa_distill.evaluation.report import write_report
+    from fsa_distill.pipeline.results import publish_report
+
+    finished = [str(s.out) for s in stages if s.kind == "finetune" and (s.out / "metrics.json").is_file()]
+    pre = {str(s.out): s.name for s in stages if s.kind == "pretrain"}
+    if not finished:
+        return {"markdown": "", "out": str(root / "report"), "plots": []}
+    report = write_report(finished, root / "report", cfg.report.baseline, extra_dirs=pre)
+    if results is not None:
+        publish_report(root / "report", results)
+    return report

@@ -158,6 +158,14 @@ def mix(records: Sequence[CorpusRecord], kind_weights: dict[str, float] | None =
     return out
 
 
+def nested_sample(records: Sequence[CorpusRecord], n: int, seed: int) -> list[CorpusRecord]:
+    """The first `n` records of one seeded shuffle: for one seed, smaller samples are subsets of
+    larger ones (a corpus-size curve then adds text rather than swapping it)."""
+    order = list(range(len(records)))
+    random.Random(seed).shuffle(order)
+    return [records[i] for i in sorted(order[:n])]
+
+
 def normalize_review(text: str) -> str:
     return " ".join(text.split()).lower()
 

@@ -313,6 +313,7 @@ def finetune(cfg: FinetuneConfig, progress: bool = True) -> dict:
     metrics = {v: m for v, m in results.items() if not v.startswith("_")}
     info = {"kind": "finetune", "label": cfg.label or cfg.model, "task": cfg.task, "dataset": cfg.dataset,
             "seed": cfg.seed, "model": cfg.model,
+            "data_fraction": cfg.train.data_fraction,
             "parameters": count_parameters(model), "train_sentences": len(train), "dev_sentences": len(dev),
             "steps": trainer.state.global_step, "train_loss": train_out.training_loss, "bf16": bf16,
             "best_epoch": selection.best_epoch, "best_dev_f1": selection.best_f1, "timing": timing,

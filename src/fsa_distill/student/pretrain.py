@@ -56,6 +56,9 @@ class PretrainData(StrictConfig):
     domain_weights: dict[str, float] = {}  # unnamed domains weigh 1
     validation: str = SAMPLE  # held-out teacher answers for the validation loss
     validation_holdout: int = Field(0, ge=0)  # >0: hold out this many corpus reviews instead
+    # Corpus-size ablation: train on this many records (after the validation split), a seeded
+    # sample; the samples are nested (the 100 are among the 250), so sizes compare cleanly.
+    max_records: int | None = Field(None, ge=1)
 
     @field_validator("corpus", mode="before")
     @classmethod
@@ -120,6 +123,8 @@ def load_pairs(cfg: PretrainConfig, tokenizer) -> dict:
         train_recs, leaked = corpus.drop_reviews(records, (r.text for r in val_recs))
     if leaked:
         log.info("dropped %d corpus records whose review is in the validation set", leaked)
+    if cfg.data.max_records is not None:
+        train_recs = corpus.nested_sample(train_recs, cfg.data.max_records, cfg.seed)
     train_recs = corpus.mix(train_recs, cfg.data.kind_weights, cfg.data.domain_weights, seed=cfg.seed)
     if not train_recs:
         raise FsaError("no training pairs left after the validation split and mixing weights")
