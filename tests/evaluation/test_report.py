@@ -120,3 +120,18 @@ def test_fractions_are_keyed_apart_and_per_seed_table(tmp_path):
     assert "delta_by_view.png" in result["plots"]
     seeds_csv = (tmp_path / "rep" / "report_seeds.csv").read_text().splitlines()
     assert seeds_csv[0].startswith("model,task,dataset,train_fraction,seed") and len(seeds_csv) == 9
+
+
+def test_cost_table_sums_stage_wall_time_over_seeds(tmp_path):
+    for seed in (42, 52):
+        d = make_run(tmp_path / "runs", "baseline", "atsa", "rest14", seed, {"normal": 0.5})
+        info = json.loads((d / "run_info.json").read_text())
+        info.update(timing={"total_s": 90.0}, steps=10, environment={"device": "cpu (x86_64)"})
+        (d / "run_info.json").write_text(json.dumps(info))
+    pre = tmp_path / "pretrain-1"
+    pre.mkdir()
+    (pre / "summary.json").write_text(json.dumps({"steps": 200, "wall_time_s": 600.0}))
+    result = write_report([tmp_path / "runs"], tmp_path / "rep", extra_dirs={str(pre): "pretrain distilled"})
+    md = result["markdown"]
+    assert "| pretrain | pretrain distilled | 1 | 200 | 10.0 | – |" in md
+    assert "| finetune | baseline atsa/rest14 | 2 | 20 | 3.0 | cpu (x86_64) |" in md

@@ -143,6 +143,32 @@ def zeroshot_rows(runs: list[dict]) -> list[dict]:
     return rows
 
 
+def cost_rows(runs: list[dict], pretrain_dirs: dict) -> list[dict]:
+    """Wall time per stage: each pretraining, and fine-tunings per (model, task, dataset, fraction)
+    summed over seeds, from the runs' own records (so a table built across sittings adds up)."""
+    rows = []
+    for d, label in pretrain_dirs.items():
+        f = Path(d) / "summary.json"
+        if f.is_file():
+            summary = json.loads(f.read_text(encoding="utf-8"))
+            rows.append({"stage": "pretrain", "what": label, "runs": 1, "steps": summary.get("steps"),
+                         "minutes": (summary.get("wall_time_s") or 0) / 60, "device": None})
+    groups: dict = defaultdict(list)
+    for r in runs:
+        info = r["info"]
+        if info.get("kind") == "finetune" and info.get("timing"):
+            frac = float(info.get("data_fraction") or 1.0)
+            key = (_label(info), _where({"task": info["task"], "dataset": Path(str(info["dataset"])).name,
+                                         "train_fraction": frac}))
+            groups[key].append(info)
+    for (label, where), infos in sorted(groups.items()):
+        rows.append({"stage": "finetune", "what": f"{label} {where}", "runs": len(infos),
+                     "steps": sum(i.get("steps") or 0 for i in infos),
+                     "minutes": sum(i["timing"].get("total_s", 0) for i in infos) / 60,
+                     "device": (infos[0].get("environment") or {}).get("device")})
+    return rows
+
+
 def _fmt(x, nd=2):
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{nd}f}"
 
@@ -157,7 +183,7 @@ def _seeds(n: int) -> str:
     return f"{n}" if n > 1 else "1 seed"
 
 
-def markdown(rows, drows, zrows, seed_rows=()) -> str:
+def markdown(rows, drows, zrows, seed_rows=(), costs=()) -> str:
     lines = ["## F1 by model, dataset and view (mean ± std over seeds; `normal` = the reference's number)", "",
              "| model | task/dataset | view | seeds | F1 | P | R |", "|---|---|---|---:|---:|---:|---:|"]
     for r in rows:
@@ -179,6 +205,11 @@ def markdown(rows, drows, zrows, seed_rows=()) -> str:
         for r in seed_rows:
             lines.append(f"| {r['model']} | {_where(r)} | {r['seed']} | "
                          + " | ".join(_fmt(r.get(f"f1_{v}")) for v in views) + " |")
+    if costs:
+        lines += ["", "## Cost (wall time of each stage, summed over its runs)", "",
+                  "| stage | what | runs | optimizer steps | minutes | device |", "|---|---|---:|---:|---:|---|"]
+        for c in costs:
+            lines.append(f"| {c['stage']} | {c['what']} | {c['runs']} | {c['steps']} | {c['minutes']:.1f} | {c['device'] or '–'} |")
     if zrows:
         lines += ["", "## Zero-shot sentiment classification", "", "| model | dataset | method | n | accuracy | macro-F1 |",
                   "|---|---|---|---:|---:|---:|"]
@@ -374,10 +405,12 @@ def write_report(roots, out_dir: str | Path, baseline: str | None = None, extra_
     rows, drows, zrows, seed_rows = summarize(table), deltas(table, baseline), zeroshot_rows(runs), per_seed_rows(table)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    md = markdown(rows, drows, zrows, seed_rows)
+    pre = extra_dirs if isinstance(extra_dirs, dict) else {str(d): Path(d).name for d in extra_dirs}
+    costs = cost_rows(runs, pre)
+    md = markdown(rows, drows, zrows, seed_rows, costs)
     (out / "report.md").write_text(md, encoding="utf-8")
     (out / "report.tex").write_text(latex(rows), encoding="utf-8")
-    (out / "report.json").write_text(json.dumps({"rows": rows, "deltas": drows, "per_seed": seed_rows,
+    (out / "report.json").write_text(json.dumps({"rows": rows, "deltas": drows, "per_seed": seed_rows, "costs": costs,
                                                  "zeroshot": zrows, "runs": [r["dir"] for r in runs]}, indent=2),
                                      encoding="utf-8")
     for name, table_rows in (("report.csv", rows), ("report_deltas.csv", drows), ("report_seeds.csv", seed_rows)):
@@ -395,7 +428,6 @@ def write_report(roots, out_dir: str | Path, baseline: str | None = None, extra_
         plots.append("delta_by_view.png")
     if plot_dev_curves([r for r in runs if r["info"].get("kind") != "zeroshot"], out / "dev_curves.png"):
         plots.append("dev_curves.png")
-    pre = extra_dirs if isinstance(extra_dirs, dict) else {str(d): Path(d).name for d in extra_dirs}
     if plot_pretrain_loss(pre, out / "pretrain_loss.png"):
         plots.append("pretrain_loss.png")
     return {"markdown": md, "out": str(out), "plots": plots, "rows": rows, "deltas": drows}

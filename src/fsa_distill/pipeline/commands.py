@@ -28,4 +28,9 @@ def run(args) -> int:
     if not args.dry_run:
         print(result["report"]["markdown"])
         print(f"report: {result['report']['out']}/report.md (plots: {', '.join(result['report']['plots'])})")
+        models = [s.out / "best_model" for s in result["stages"]
+                  if s.kind == "finetune" and (s.out / "best_model" / "config.json").is_file()]
+        if models:
+            print(f"try a trained model: fsa-distill predict --model {models[0]} "
+                  '"The pasta was great but the waiter was rude."')
     return 0
