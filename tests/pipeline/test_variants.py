@@ -128,6 +128,8 @@ def test_committed_results_continue_on_a_new_machine(tmp_path):
     status = {s.name: s.status for s in stages}
     assert status == {"generate": "not needed", "pretrain distilled": "not needed",
                       "baseline atsa/rest14 50% seed 42": "committed", "distilled atsa/rest14 50% seed 42": "committed"}
+    partial = run_pipeline(load_config(PipelineConfig, p), progress=False, report_only=True)
+    assert [r["f1_mean"] for r in partial["report"]["rows"]] == [r["f1_mean"] for r in first["report"]["rows"]]
     second = run_pipeline(load_config(PipelineConfig, p), progress=False)
     assert not list((tmp_path / "exp").glob("pretrain-*/final_model"))  # nothing was retrained
     assert [r["f1_mean"] for r in second["report"]["rows"]] == [r["f1_mean"] for r in first["report"]["rows"]]

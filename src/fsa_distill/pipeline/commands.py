@@ -10,6 +10,8 @@ def register(sub) -> None:
     p.add_argument("config", help="experiment YAML, e.g. configs/quickstart.yaml")
     p.add_argument("overrides", nargs="*", metavar="key=value")
     p.add_argument("--dry-run", action="store_true", help="print the plan and stop")
+    p.add_argument("--report-only", action="store_true",
+                   help="write the report over the runs finished so far (here or in results_dir) and stop")
     p.add_argument("--jobs", type=int, help="fine-tuning jobs in parallel (overrides the file)")
     p.add_argument("--executor", choices=["local", "ray"], help="where fine-tuning jobs run")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -24,7 +26,7 @@ def run(args) -> int:
     cfg = load_config(PipelineConfig, args.config, args.overrides,
                       base={"jobs": args.jobs, "executor": args.executor})
     validate_stage_configs(cfg, args.config)
-    result = run_pipeline(cfg, dry_run=args.dry_run, progress=not args.quiet)
+    result = run_pipeline(cfg, dry_run=args.dry_run, progress=not args.quiet, report_only=args.report_only)
     if not args.dry_run:
         print(result["report"]["markdown"])
         print(f"report: {result['report']['out']}/report.md (plots: {', '.join(result['report']['plots'])})")

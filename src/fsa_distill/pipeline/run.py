@@ -257,7 +257,10 @@ def waves(stages: list[Stage]) -> list[tuple[str, list[Stage], list[Stage]]]:
     return ([("", orphans, [])] if orphans else []) + out
 
 
-def run_pipeline(cfg: PipelineConfig, *, dry_run: bool = False, progress: bool = True) -> dict:
+def run_pipeline(cfg: PipelineConfig, *, dry_run: bool = False, progress: bool = True,
+                 report_only: bool = False) -> dict:
+    """Plan, run what is not finished (sweep by sweep), report. `report_only`: the report over
+    what is finished now (here or committed in results_dir), running nothing."""
     from fsa_distill.pipeline import results as committed_results
 
     root = Path(cfg.run_dir())
@@ -267,7 +270,7 @@ def run_pipeline(cfg: PipelineConfig, *, dry_run: bool = False, progress: bool =
     if dry_run:
         return {"stages": [{"kind": s.kind, "name": s.name, "done": s.done, "status": s.status, "out": str(s.out)}
                            for s in stages]}
-    if cfg.executor == "ray":  # fail now, not after hours of generation and pretraining
+    if cfg.executor == "ray" and not report_only:  # fail now, not after hours of generation and pretraining
         from fsa_distill.teacher.ray_generate import require_ray
 
         require_ray()
@@ -276,6 +279,8 @@ def run_pipeline(cfg: PipelineConfig, *, dry_run: bool = False, progress: bool =
     if results is not None:
         for s in stages:
             committed_results.restore(s, root, results)
+    if report_only:
+        return {"report": write_pipeline_report(stages, root, cfg, results), "timing": {}, "stages": stages}
 
     def on_done(stage: Stage) -> None:
         if results is not None:
