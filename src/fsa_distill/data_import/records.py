@@ -141,10 +141,8 @@ def finalize(sentences: list[RawSentence], task: str, split: str, to_polarity, r
     by_id: dict[str, dict] = {}
     texts: Counter = Counter()
     for n, s in enumerate(sentences):
-        if s.id is None or str(s.id).strip() == "":
-            s.id = f"{split}-{n}"
-        s.id = str(s.id)
-        rec = to_record(s, task, to_polarity, report, split)
+        rec = to_record(s, task, to_polarity, report, split)  # errors name the file's own id, if any
+        rec["ID"] = f"{split}-{n}" if s.id is None or str(s.id).strip() == "" else str(s.id)
         texts[rec["sentence"]] += 1
         old = by_id.get(rec["ID"])
         if old is None:

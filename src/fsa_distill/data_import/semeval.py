@@ -37,12 +37,17 @@ def read_bytes(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def parse_xml(path: Path) -> ET.Element:
-    data = read_bytes(path)
+def refuse_entities(path: Path, data: bytes) -> None:
+    """Entity declarations are how XML bombs expand; SemEval files never declare any."""
     m = _ENTITY_DECL.search(data)
     if m:
         line = data.count(b"\n", 0, m.start()) + 1
         raise FsaError(f"{path}: line {line}: XML entity declarations are not accepted (<!ENTITY ...>)")
+
+
+def parse_xml(path: Path) -> ET.Element:
+    data = read_bytes(path)
+    refuse_entities(path, data)
     try:
         return ET.fromstring(data)
     except ET.ParseError as e:
@@ -52,7 +57,9 @@ def parse_xml(path: Path) -> ET.Element:
 
 def root_kind(path: Path) -> str | None:
     """'semeval2014' for <sentences>, 'semeval2016' for <Reviews>, else None (a cheap sniff)."""
-    head = read_bytes(path)[:4096].decode("utf-8", "ignore")
+    data = read_bytes(path)
+    refuse_entities(path, data)
+    head = data[:4096].decode("utf-8", "ignore")
     m = re.search(r"<\s*([A-Za-z]+)[\s>]", re.sub(r"<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>]*>", "", head, flags=re.S))
     return {"sentences": "semeval2014", "Reviews": "semeval2016"}.get(m.group(1)) if m else None
 
