@@ -123,14 +123,14 @@ def test_file_size_is_bounded(tmp_path, monkeypatch):
 def test_deep_nesting_and_size_limits_from_the_cli(tmp_path):
     d = folder(tmp_path, {"test": "[" * 100_000})
     r = subprocess.run([sys.executable, "-m", "fsa_distill.cli", "data", "stats", "--task", "atsa",
-                        "--dataset", str(d)], capture_output=True, text=True)
+                        "--dataset", str(d)], check=False, capture_output=True, text=True)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.strip().count("\n") == 0
     assert "test.json: JSON nested deeper than limits.MAX_JSON_DEPTH=64" in r.stderr
     # a huge sentence, refused at load with the limit raised from the environment
     d2 = folder(tmp_path, {"train": [rec(sentence="food " * 50, aspect={"from": "0", "to": "4"})]}, "d2")
     r = subprocess.run([sys.executable, "-m", "fsa_distill.cli", "data", "stats", "--task", "atsa",
-                        "--dataset", str(d2)], capture_output=True, text=True,
+                        "--dataset", str(d2)], check=False, capture_output=True, text=True,
                        env={**__import__("os").environ, "FSA_DISTILL_MAX_TEXT_CHARS": "100"})
     assert r.returncode == 2 and "train.json: record 0 (ID 1): sentence: 250 characters" in r.stderr
 

@@ -64,7 +64,7 @@ def test_bad_input_is_one_line_exit_2_and_leaves_no_folder(tmp_path, case):
     out = tmp_path / "out" / "ds"
     r = subprocess.run([sys.executable, "-m", "fsa_distill.cli", "data", "import", "--train", str(src),
                         "--test", str(src), "--output", str(out), *extra],
-                       capture_output=True, text=True, timeout=120)
+                       check=False, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2, (r.stdout, r.stderr)
     err = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
     assert len(err) == 1 and "Traceback" not in r.stderr, r.stderr

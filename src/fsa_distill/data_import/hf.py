@@ -6,8 +6,10 @@ gives its splits: `train`, `validation`/`valid`/`dev` as dev, `test`, `hard_test
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+from fsa_distill import limits
 from fsa_distill.errors import FsaError
 
 SPLIT_NAMES = {"train": "train", "validation": "dev", "valid": "dev", "dev": "dev", "test": "test",
@@ -31,11 +33,12 @@ def load(source: str):
         return datasets.load_dataset(str(path) if path.is_dir() else source)
     except FsaError:
         raise
-    except Exception as e:  # datasets raises many types (FileNotFoundError, ConnectionError, DatasetNotFoundError)
-        hint = "" if path.exists() else " (a hub id needs network access; HF_HUB_OFFLINE is set)" \
-            if __import__("os").environ.get("HF_HUB_OFFLINE") == "1" else ""
-        raise FsaError(f"{source}: could not load as a Hugging Face dataset ({type(e).__name__}: "
-                       f"{str(e).splitlines()[0][:120] if str(e) else ''}){hint}") from None
+    except Exception as e:  # noqa: BLE001 - datasets raises many types (FileNotFoundError, ConnectionError, ...)
+        offline = not path.exists() and os.environ.get("HF_HUB_OFFLINE") == "1"
+        hint = " (a hub id needs network access, and HF_HUB_OFFLINE=1 is set)" if offline else ""
+        first = str(e).splitlines()[0] if str(e) else ""
+        raise FsaError(f"{source}: could not load as a Hugging Face dataset "
+                       f"({type(e).__name__}: {limits.echo(first)}){hint}") from None
 
 
 def splits(obj, source: str, default_split: str) -> dict[str, list[tuple[str, dict]]]:

@@ -46,7 +46,8 @@ def detect(path_or_id: str) -> tuple[str, str]:
     if p.is_dir():
         return "hf", "a folder (Hugging Face datasets)"
     if not p.exists():
-        if "/" in path_or_id and not path_or_id.startswith((".", "/")):
+        # owner/name with no file suffix: a hub id; anything else is a missing file
+        if path_or_id.count("/") == 1 and not p.suffix and not path_or_id.startswith((".", "/", "~")):
             return "hf", "not a local path: a Hugging Face hub id"
         raise FsaError(f"{p}: file not found")
     suffix = "".join(p.suffixes[-2:]).lower() if p.suffix.lower() == ".gz" else p.suffix.lower()

@@ -60,7 +60,7 @@ def root_kind(path: Path) -> str | None:
     data = read_bytes(path)
     refuse_entities(path, data)
     head = data[:4096].decode("utf-8", "ignore")
-    m = re.search(r"<\s*([A-Za-z]+)[\s>]", re.sub(r"<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>]*>", "", head, flags=re.S))
+    m = re.search(r"<\s*([A-Za-z]+)[\s>]", re.sub(r"<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>]*>", "", head, flags=re.DOTALL))
     return {"sentences": "semeval2014", "Reviews": "semeval2016"}.get(m.group(1)) if m else None
 
 

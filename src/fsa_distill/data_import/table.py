@@ -16,8 +16,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from fsa_distill import limits
 from fsa_distill.data_import.records import RawAspect, RawSentence
@@ -62,7 +64,7 @@ def pick_columns(names: list[str], given: dict[str, str | None], where: str) -> 
 
 
 def _blank(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and v != v) or (isinstance(v, str) and v.strip() == "")
+    return v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and v.strip() == "")
 
 
 def _int_or_none(v: Any, where: str) -> int | None:
@@ -200,7 +202,7 @@ def read_parquet(path: Path, given: dict) -> list[RawSentence]:
         raise FsaError(f"{path}: more than limits.MAX_FILE_BYTES={limits.MAX_FILE_BYTES} bytes")
     try:
         table = pq.read_table(path)
-    except Exception as e:  # pyarrow raises several types for a damaged file
+    except Exception as e:  # noqa: BLE001 - pyarrow raises several types for a damaged file
         raise FsaError(f"{path}: not a readable Parquet file ({type(e).__name__})") from None
     cols = pick_columns(table.column_names, given, f"{path}: schema")
     rows = [(f"{path}: row {i}", r) for i, r in enumerate(table.to_pylist())]

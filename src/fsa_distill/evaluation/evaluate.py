@@ -14,9 +14,9 @@ from pathlib import Path
 
 from pydantic import Field
 
+from fsa_distill.benchmark.data import dataset_label
 from fsa_distill.benchmark.scoring import score
 from fsa_distill.benchmark.targets import gold_pairs, parse_pairs
-from fsa_distill.benchmark.data import dataset_label
 from fsa_distill.benchmark.views import VIEWS, canonical_view, load_views_and_gaps
 from fsa_distill.config import StrictConfig
 
