@@ -1,9 +1,9 @@
 """Offsets in the shipped benchmark that do not point at their target, allowed by fingerprint.
 
-Measured on the FSA-Distillation release (commit c38bdfc8), which copies them from the SemEval
-releases: 88 aspects of atsa/laptop14 train and 15 of dev have `from`/`to` 1, 2 or 5 characters
-after the term (14 of them run past the end of the sentence), and one implicit (`NULL`) target
-of acsa/rest16 train (ID DBG#2:15) ends past its sentence. test and hard_test have none. The
+Measured on the FSA-Distillation release (commit c38bdfc8): 88 aspects of atsa/laptop14 train
+and 15 of dev have `from`/`to` 1, 2 or 5 characters after the term (14 of them run past the end
+of the sentence), and one implicit (`NULL`) target of acsa/rest16 train (ID DBG#2:15) ends past
+its sentence. test and hard_test have none. The
 reference never reads offsets except to order ATSA targets, so they stay as released (changing
 them would change the target strings); every other file must have offsets that match.
 

@@ -58,7 +58,7 @@ def unavailable_views(test: list[Example], hard: list[Example]) -> dict[str, str
     if not hard:
         out["hard"] = "no hard_test.json"
     if not any(a.opinion_words for e in list(test) + list(hard) for a in e.aspects):
-        out["implicit"] = "no opinion words in test/hard_test (the view needs them)"
+        out["implicit"] = "no opinion words in test or hard_test, which the view needs"
     return out
 
 
