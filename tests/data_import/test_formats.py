@@ -266,3 +266,17 @@ def test_cli_subprocess_prints_detected_format(tmp_path):
                         "--output", str(tmp_path / "ds")], check=False, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "t.xml: format semeval2014" in r.stderr and "wrote" in r.stdout
+
+
+def test_ids_shared_by_test_and_hard_test(tmp_path, capsys):
+    test = write(tmp_path / "test.csv", "id,text,aspect,polarity\n1,good tea,tea,positive\n")
+    other = write(tmp_path / "hard.csv", "id,text,aspect,polarity\n1,bad cake,cake,negative\n")
+    out = tmp_path / "ds"
+    assert run_import(capsys, "--train", test, "--dev", test, "--test", test, "--hard-test", other,
+                      "--output", str(out))[0] == 0
+    assert [e.id for e in load_split("atsa", str(out), "hard_test")] == ["1#hard"]
+    assert info_of(out)["repaired"] == {"hard_test: IDs also used in test, renamed ID#hard": 1}
+    rc, _, err = run_import(capsys, "--train", test, "--dev", test, "--test", test, "--hard-test", test,
+                            "--output", str(tmp_path / "ds2"))
+    assert rc == 2 and f"{test} and {test}: the sentence with ID '1' is in both test and hard_test" in err
+    assert not (tmp_path / "ds2").exists()

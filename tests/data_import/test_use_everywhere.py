@@ -34,8 +34,9 @@ def test_shipped_round_trip_through_semeval_xml(tmp_path, capsys, task, ds, fmt)
         assert norm(load_split(task, str(out), split)) == norm(load_split(task, ds, split)), split
     assert dataset_stats(task, str(out)) == dataset_stats(task, ds)
     capsys.readouterr()
-    assert main(["data", "stats", "--dataset", str(out), "--json"]) == 0  # task from dataset.json
-    assert json.loads(capsys.readouterr().out)[f"{task}/{out}"] == dataset_stats(task, ds)
+    for option in ("--dataset", "--data-dir"):  # the folder itself; the task from its dataset.json
+        assert main(["data", "stats", option, str(out), "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)[f"{task}/{out}"] == dataset_stats(task, ds)
 
 
 @pytest.fixture(scope="module")

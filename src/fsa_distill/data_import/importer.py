@@ -143,11 +143,28 @@ def collect(opts: ImportOptions, report: ImportReport, say) -> tuple[dict[str, l
     if "train" not in raw or "test" not in raw:
         raise FsaError("data import needs --train and --test (a Hugging Face DatasetDict may give both)")
     records = {s: finalize(raw[s], opts.task, s, to_polarity, report) for s in IMPORT_SPLITS if s in raw}
+    if "hard_test" in records:
+        separate_hard_ids(records["test"], records["hard_test"], opts.sources, report)
     if "dev" not in records:
         records["train"], records["dev"] = split_dev(records["train"], opts.dev_fraction, opts.seed)
         report.notes.append(f"dev: {len(records['dev'])} sentences split off train "
                             f"(fraction {opts.dev_fraction}, seed {opts.seed})")
     return {s: records[s] for s in IMPORT_SPLITS if s in records}, formats
+
+
+def separate_hard_ids(test: list[dict], hard: list[dict], sources: dict, report: ImportReport) -> None:
+    """test and hard_test are scored together, keyed by ID: the same sentence in both is an
+    error (it would be counted twice); an ID reused for another sentence gets a `#hard` suffix."""
+    by_id = {r["ID"]: r for r in test}
+    for r in hard:
+        other = by_id.get(r["ID"])
+        if other is None:
+            continue
+        if other["sentence"] == r["sentence"]:
+            raise FsaError(f"{sources.get('test')} and {sources.get('hard_test')}: the sentence with ID "
+                           f"{r['ID'][:80]!r} is in both test and hard_test")
+        r["ID"] = f"{r['ID']}#hard"
+        report.repaired["hard_test: IDs also used in test, renamed ID#hard"] += 1
 
 
 def split_dev(train: list[dict], fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
