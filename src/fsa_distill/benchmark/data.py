@@ -145,15 +145,16 @@ def _parse_aspect(path, idx, rec, j, raw, sentence) -> Aspect:
     return Aspect(target=target, category=category, polarity=pol, start=start, end=end, opinion_words=ow)
 
 
-def check_text(text: str, what: str) -> None:
-    """A sentence must be bounded and encodable: `what` ("FILE: record N (ID x): sentence") starts the error."""
+def text_problem(text: str) -> str | None:
+    """Why a sentence cannot be used (too long, or a lone surrogate that no encoder takes), or None."""
     if len(text) > limits.MAX_TEXT_CHARS:
-        raise FsaError(f"{what}: {len(text)} characters, more than limits.MAX_TEXT_CHARS={limits.MAX_TEXT_CHARS} "
-                       "(raise it with FSA_DISTILL_MAX_TEXT_CHARS)")
+        return (f"{len(text)} characters, more than limits.MAX_TEXT_CHARS={limits.MAX_TEXT_CHARS} "
+                "(raise it with FSA_DISTILL_MAX_TEXT_CHARS)")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as e:
-        raise FsaError(f"{what}: invalid Unicode at character {e.start} (a lone surrogate such as \\ud800)") from None
+        return f"invalid Unicode at character {e.start} (a lone surrogate such as \\ud800)"
+    return None
 
 
 def _parse_record(path: Path, idx: int, rec: Any, split: str) -> Example:
@@ -165,7 +166,9 @@ def _parse_record(path: Path, idx: int, rec: Any, split: str) -> Example:
     sentence = rec.get("sentence")
     if not isinstance(sentence, str):
         raise _fail(path, idx, rec, "sentence", f"expected a string (got {limits.echo(sentence)})")
-    check_text(sentence, f"{_who(path, idx, rec)}: sentence")
+    problem = text_problem(sentence)
+    if problem:
+        raise _fail(path, idx, rec, "sentence", problem)
     aspects = rec.get("aspects")
     if not isinstance(aspects, list):
         raise _fail(path, idx, rec, "aspects", f"expected a list (got {limits.echo(aspects)})")
@@ -187,7 +190,7 @@ def parse_records(data: Any, path: Path, split: str = "") -> list[Example]:
     return examples
 
 
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')  # unrolled: twice as fast as (?:[^"\\]|\\.)*
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 
 

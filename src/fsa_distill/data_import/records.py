@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fsa_distill import limits
-from fsa_distill.benchmark.data import POLARITIES, check_text
+from fsa_distill.benchmark.data import POLARITIES, text_problem
 from fsa_distill.errors import FsaError
 
 # Labels accepted without --label-map (case-insensitive). "0" is neutral here, as in the PyABSA /
@@ -117,7 +117,9 @@ def _sid(s: RawSentence) -> str:
 def to_record(s: RawSentence, task: str, to_polarity, report: ImportReport, split: str) -> dict:
     """One benchmark-schema record: {"ID", "sentence", "aspects": [{from, to, target, category, polarity}]}.
     Offsets are ints (reading order for ATSA targets); implicit targets are "NULL" without offsets."""
-    check_text(s.text, f"{s.where}{_sid(s)}: sentence")
+    problem = text_problem(s.text)
+    if problem:
+        raise FsaError(f"{s.where}{_sid(s)}: sentence: {problem}")
     aspects, used = [], set()
     for a in s.aspects:
         pol = to_polarity(a.polarity, f"{s.where}{_sid(s)}")
