@@ -225,6 +225,18 @@ def test_hf_saved_dataset_dict_gives_its_splits(tmp_path, capsys):
     assert rc == 0 and "format hf" in err
     assert info_of(out)["counts"]["dev"]["sentences"] == 2  # the DatasetDict's validation split
     assert aspects(out, "test")[1] == ("test-1", [("bread", None, "negative", 4, 9)])
+    # one row per sentence with a Sequence of {term, polarity}, which datasets hands out as a dict of lists
+    features = datasets.Features({"sentence": datasets.Value("string"), "aspects": datasets.Sequence(
+        {"term": datasets.Value("string"), "polarity": datasets.Value("string")})})
+    seq = datasets.Dataset.from_dict({"sentence": ["tea and cake", "none here"],
+                                      "aspects": [{"term": ["tea", "cake"], "polarity": ["positive", "negative"]},
+                                                  {"term": [], "polarity": []}]}, features=features)
+    seq.save_to_disk(str(tmp_path / "seq"))
+    out2 = tmp_path / "ds2"
+    assert run_import(capsys, "--format", "hf", "--train", str(tmp_path / "seq"), "--dev", str(tmp_path / "seq"),
+                      "--test", str(tmp_path / "seq"), "--output", str(out2))[0] == 0
+    assert aspects(out2, "test") == [("test-0", [("tea", None, "positive", 0, 3), ("cake", None, "negative", 8, 12)]),
+                                     ("test-1", [])]
 
 
 def test_benchmark_format_repairs_hand_written_offsets(tmp_path, capsys):

@@ -108,6 +108,9 @@ def _aspect_list(value: Any, where: str) -> list:
             raise FsaError(f"{where}: the aspects cell is not a JSON list") from None
     if hasattr(value, "tolist"):  # numpy arrays from Parquet
         value = value.tolist()
+    if isinstance(value, dict) and value and all(isinstance(v, list) for v in value.values()):
+        # a Hugging Face Sequence of dicts arrives as a dict of lists: {"term": [...], "polarity": [...]}
+        value = [dict(zip(value, row)) for row in zip(*value.values())]
     if not isinstance(value, list):
         raise FsaError(f"{where}: the aspects cell must be a list (got {type(value).__name__})")
     return value
