@@ -104,7 +104,7 @@ def read_benchmark(path: Path) -> list[RawSentence]:
     """A benchmark-schema file read leniently (offsets re-found where they miss), for repairing
     hand-written files; the strict reader is benchmark.data.load_file."""
     from fsa_distill.benchmark.data import check_json_depth, read_bounded
-    from fsa_distill.data_import.table import _aspect_from
+    from fsa_distill.data_import.table import aspect_from
 
     text = read_bounded(path)
     check_json_depth(text, path)
@@ -120,7 +120,7 @@ def read_benchmark(path: Path) -> list[RawSentence]:
         if not isinstance(rec, dict) or not isinstance(rec.get("sentence"), str) \
                 or not isinstance(rec.get("aspects"), list):
             raise FsaError(f"{where}: expected {{ID, sentence, aspects: [...]}}")
-        aspects = [_aspect_from(a, where) for a in rec["aspects"]]
+        aspects = [aspect_from(a, where) for a in rec["aspects"]]
         out.append(RawSentence(id=rec.get("ID"), text=rec["sentence"], aspects=aspects, where=where))
     return out
 
@@ -168,9 +168,9 @@ def separate_hard_ids(test: list[dict], hard: list[dict], sources: dict, report:
 
 
 def split_dev(train: list[dict], fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
-    n_dev = max(1, round(len(train) * fraction))
     if len(train) < 2:
         raise FsaError(f"train has {len(train)} sentence(s): too few to split a dev set off (give --dev)")
+    n_dev = min(len(train) - 1, max(1, round(len(train) * fraction)))
     picked = set(random.Random(seed).sample(range(len(train)), n_dev))
     return ([r for i, r in enumerate(train) if i not in picked], [r for i, r in enumerate(train) if i in picked])
 

@@ -76,7 +76,7 @@ def _int_or_none(v: Any, where: str) -> int | None:
         raise FsaError(f"{where}: offset {limits.echo(v)} is not an integer") from None
 
 
-def _aspect_from(obj: Any, where: str) -> RawAspect:
+def aspect_from(obj: Any, where: str) -> RawAspect:
     if isinstance(obj, (list, tuple)) and len(obj) == 2:
         return RawAspect(target=obj[0], polarity=obj[1])
     if not isinstance(obj, dict):
@@ -126,7 +126,7 @@ def rows_to_sentences(rows: Iterable[tuple[str, dict]], cols: dict[str, str | No
             raise FsaError(f"{where}: column {cols['text']!r} is empty or not text")
         rid = None if cols["id"] is None or _blank(row.get(cols["id"])) else str(row.get(cols["id"]))
         if cols["aspects"] is not None and cols["aspect"] is None:
-            aspects = [_aspect_from(a, where) for a in _aspect_list(row.get(cols["aspects"]), where)]
+            aspects = [aspect_from(a, where) for a in _aspect_list(row.get(cols["aspects"]), where)]
             out.append(RawSentence(id=rid, text=text, aspects=aspects, where=where))
             continue
         sent = by_id.get(rid) if rid is not None else (out[-1] if out and out[-1].id is None
