@@ -142,7 +142,7 @@ def test_csv_one_row_per_aspect_repeated_terms_bom_crlf(tmp_path, capsys):
 def test_csv_offsets_repaired_and_counted_and_explicit_label_map(tmp_path, capsys):
     f = write(tmp_path / "t.csv", "sentence,term,sentiment,from,to\n"
                                   "Great pizza.,pizza,2,0,5\n"       # offsets off: re-found, counted
-                                  "Bad wine.,wine,0,4,8\n")
+                                  "Bad wine.,wine ,0,4,8\n")     # a space after the term: removed, counted
     out = tmp_path / "ds"
     rc, stdout, _ = run_import(capsys, "--train", f, "--dev", f, "--test", f, "--output", str(out),
                                "--label-map", "0=negative,1=neutral,2=positive")
@@ -150,6 +150,7 @@ def test_csv_offsets_repaired_and_counted_and_explicit_label_map(tmp_path, capsy
     assert dict(aspects(out, "test")) == {"test-0": [("pizza", None, "positive", 6, 11)],
                                           "test-1": [("wine", None, "negative", 4, 8)]}
     assert info_of(out)["repaired"]["test: offsets re-found (they did not point at the term)"] == 1
+    assert info_of(out)["repaired"]["test: spaces around a term removed"] == 1
     assert "repaired: 1 test: offsets re-found" in stdout
 
 

@@ -127,6 +127,9 @@ def to_record(s: RawSentence, task: str, to_polarity, report: ImportReport, spli
         if task == "acsa" and not cat:
             raise FsaError(f"{s.where}{_sid(s)}: an aspect without a category (ACSA needs ENTITY#ATTRIBUTE)")
         out = {"from": None, "to": None, "target": "NULL", "category": cat, "polarity": pol}
+        if a.target not in IMPLICIT and a.target != a.target.strip():
+            a.target = a.target.strip()  # " food" from a hand-made table: the term is "food"
+            report.repaired[f"{split}: spaces around a term removed"] += 1
         if a.target not in IMPLICIT:
             out["from"], out["to"] = locate(s, a, used, report, split)
             out["target"] = a.target
