@@ -49,6 +49,8 @@ CASES = {
                       r"c.atepc: line 2: tag 'X-ASP' is not O, B-... or I-..."),
     "benchmark deep nesting": ("d.json", "[" * 100_000, ["--format", "benchmark"],
                                r"d.json: JSON nested deeper than limits.MAX_JSON_DEPTH"),
+    "dev fraction out of range": ("v.csv", "text,aspect,polarity\nnice tea,tea,1\n", ["--dev-fraction", "1.5"],
+                                  r"data import: dev_fraction: Input should be less than 1"),
     "unknown format": ("w.bin", "\x00\x01 nothing", [], r"w.bin: could not tell the format: pass --format"),
     "lone surrogate": ("s.jsonl", '{"text": "tea \\ud800", "aspect": "tea", "polarity": "positive"}\n', [],
                        r"s.jsonl: line 1: sentence: invalid Unicode at character 4"),

@@ -76,15 +76,17 @@ def parse_label_map(text: str | None) -> dict[str, str] | None:
 def run_import(args) -> int:
     import sys
 
+    from fsa_distill.config import build_config
     from fsa_distill.data_import.importer import ImportOptions, import_dataset
 
     sources = {s: getattr(args, a) for s, a in (("train", "train"), ("dev", "dev"), ("test", "test"),
                                                   ("hard_test", "hard_test")) if getattr(args, a)}
     columns = {r: getattr(args, f"{r}_column") for r in ("text", "aspect", "polarity", "from", "to", "category",
                                                          "id", "ordinal", "aspects") if getattr(args, f"{r}_column")}
-    opts = ImportOptions(format=args.format, task=args.task, sources=sources, output=args.output, name=args.name,
-                         dev_fraction=args.dev_fraction, seed=args.seed, columns=columns,
-                         label_map=parse_label_map(args.label_map), force=args.force)
+    opts = build_config(ImportOptions, dict(
+        format=args.format, task=args.task, sources=sources, output=args.output, name=args.name,
+        dev_fraction=args.dev_fraction, seed=args.seed, columns=columns, label_map=parse_label_map(args.label_map),
+        force=args.force), "data import")
     info = import_dataset(opts, say=lambda m: print(m, file=sys.stderr))
     for split, c in info["counts"].items():
         print(f"{split}: {c['sentences']} sentences, {c['aspects']} aspects, {c['without_aspects']} without aspects")
