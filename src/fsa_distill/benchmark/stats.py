@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fsa_distill.benchmark.data import POLARITIES, SPLITS, TASK_DATASETS, load_split
+from fsa_distill.benchmark.data import POLARITIES, SPLITS, TASK_DATASETS, check_disjoint_ids, load_split
 from fsa_distill.benchmark.targets import gold_pairs
-from fsa_distill.benchmark.views import VIEWS, select_view
+from fsa_distill.benchmark.views import VIEWS, select_view, unavailable_views
 
 
 def split_stats(task: str, examples) -> dict:
@@ -24,8 +24,13 @@ def split_stats(task: str, examples) -> dict:
 
 def dataset_stats(task: str, dataset: str, data_dir=None) -> dict:
     splits = {s: load_split(task, dataset, s, data_dir) for s in SPLITS}
+    check_disjoint_ids(splits["test"], splits["hard_test"])
     out = {"splits": {s: split_stats(task, ex) for s, ex in splits.items()}, "views": {}}
+    missing = unavailable_views(splits["test"], splits["hard_test"])
     for v in VIEWS:
+        if v in missing:
+            out["views"][v] = {"sentences": 0, "gold_tuples": 0, "unavailable": missing[v]}
+            continue
         ex = select_view(v, splits["test"], splits["hard_test"])
         out["views"][v] = {"sentences": len(ex), "gold_tuples": sum(len(gold_pairs(task, e)) for e in ex)}
     return out

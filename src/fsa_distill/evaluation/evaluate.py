@@ -8,15 +8,19 @@ predictions file (raw generated strings, parsed pairs, gold) and a metrics JSON.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 
 from pydantic import Field
 
+from fsa_distill.benchmark.data import dataset_label
 from fsa_distill.benchmark.scoring import score
 from fsa_distill.benchmark.targets import gold_pairs, parse_pairs
-from fsa_distill.benchmark.views import VIEWS, canonical_view, load_views
+from fsa_distill.benchmark.views import VIEWS, canonical_view, load_views_and_gaps
 from fsa_distill.config import StrictConfig
+
+log = logging.getLogger(__name__)
 
 
 class DecodeSettings(StrictConfig):
@@ -59,11 +63,16 @@ def evaluate_views(model, tokenizer, task: str, dataset: str, out_dir: str | Pat
                    decode: DecodeSettings | None = None, views=VIEWS, data_dir=None, limit: int | None = None,
                    progress: bool = True) -> dict:
     """Generate on test+hard once, score every view, write predictions and metrics. Returns
-    {view: metrics} plus timing under "_timing"."""
+    {view: metrics} plus timing under "_timing" and {view: why} under "_unavailable" for the
+    asked views this data cannot give (no opinion words, no hard_test), which are skipped."""
     decode = decode or DecodeSettings()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    all_views = load_views(task, dataset, data_dir)
+    all_views, gaps = load_views_and_gaps(task, dataset, data_dir)
+    name = dataset_label(dataset, data_dir)
+    gaps = {v: why for v, why in gaps.items() if v in {canonical_view(x) for x in views}}
+    for view, why in gaps.items():
+        log.warning("%s/%s: view %s skipped, unavailable on this data: %s", task, name, view, why)
     normal = all_views["normal"][:limit] if limit else all_views["normal"]
     t0 = time.perf_counter()
     final, raw = generate_predictions(model, tokenizer, [e.sentence for e in normal], decode, task, progress,
@@ -78,12 +87,13 @@ def evaluate_views(model, tokenizer, task: str, dataset: str, out_dir: str | Pat
         preds = [by_id[e.id][0] for e in examples]
         raws = [by_id[e.id][1] for e in examples]
         metrics = score(task, examples, preds)
-        metrics.update(task=task, dataset=dataset, view=view)
+        metrics.update(task=task, dataset=dataset, dataset_name=name, view=view)
         write_predictions(out_dir / f"predictions_{view}.jsonl", task, examples, preds, raws)
         (out_dir / f"metrics_{view}.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
         results[view] = metrics
     results["_timing"] = {"generate_s": gen_s, "sentences": len(normal),
                           "sentences_per_s": len(normal) / gen_s if gen_s else None}
+    results["_unavailable"] = gaps
     return results
 
 
