@@ -194,9 +194,11 @@ def format_validation_error(err: ValidationError, source: str) -> str:
 
 def build_config(cls: type[T], data: dict, source: str = "config") -> T:
     try:
-        return cls.model_validate(data)
+        cfg = cls.model_validate(data)
     except ValidationError as e:
         raise FsaError(format_validation_error(e, source)) from None
+    _check_finite(cfg.model_dump(), source)  # after validation: pydantic reads the string "inf" too
+    return cfg
 
 
 def load_config(cls: type[T], path: str | Path | None = None, overrides: Iterable[str] = (),
@@ -212,7 +214,6 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: Iterabl
     overrides = list(overrides)
     if overrides:
         data = apply_overrides(data, overrides)
-    _check_finite(data, source)
     return build_config(cls, data, source)
 
 

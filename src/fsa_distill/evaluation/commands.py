@@ -40,6 +40,7 @@ def run_evaluate(args) -> int:
     from fsa_distill.student.models import default_device, load_student, read_meta, resolve_model
     from fsa_distill.ui import print_table
 
+    check_arguments(args)
     meta = read_meta(resolve_model(args.model))
     task = args.task or meta.get("task")
     dataset = args.dataset or meta.get("dataset")
@@ -56,3 +57,21 @@ def run_evaluate(args) -> int:
                                                  indent=2), encoding="utf-8")
     print(json.dumps({"output": str(out), "f1": {v: m["f1"] for v, m in results.items() if not v.startswith("_")}}))
     return 0
+
+
+def check_arguments(args) -> None:
+    """Every option of `evaluate`, before a model is loaded: one line naming the option."""
+    from fsa_distill.benchmark.views import canonical_view
+    from fsa_distill.errors import FsaError
+    from fsa_distill.resources import check_output_dir
+    from fsa_distill.student.models import check_model_spec
+
+    for name in ("batch_size", "max_length", "num_beams", "limit"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise FsaError(f"--{name.replace('_', '-')} must be at least 1 (got {value})")
+    for view in args.views.split(","):
+        canonical_view(view.strip())
+    check_model_spec(args.model)
+    if args.output:
+        check_output_dir(args.output, "--output folder")
