@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 from fsa_distill.errors import FsaError
+from fsa_distill import limits
 from fsa_distill.limits import clip
 from fsa_distill.resources import iter_jsonl, teacher_sample_path, text_lines
 from fsa_distill.teacher.text import normalize_text, words
@@ -244,6 +245,9 @@ def load_reviews(cfg) -> tuple[list[Review], dict]:
                 stats["duplicate"] += 1
                 continue
             seen.add(norm)
+        if len(r.text) > limits.MAX_TEXT_CHARS:  # before split(): a 50 MB "review" is not read into words
+            stats["too_long"] += 1
+            continue
         n_words = len(r.text.split())
         if n_words < cfg.min_words:
             stats["too_short"] += 1
