@@ -62,7 +62,7 @@ def apply_overrides(data: dict, overrides: Iterable[str]) -> dict:
             if child is None:
                 child = {}
             elif not isinstance(child, dict):
-                raise FsaError(f"override {item!r}: {part} is not a section")
+                raise FsaError(f"override {echo(item)}: {clip(part)} is not a section")
             node[part] = child = dict(child)
             node = child
         node[path[-1]] = value

@@ -163,3 +163,14 @@ def test_a_csv_with_an_unterminated_quote_is_an_error(tmp_path, capsys):
     p.write_text('ID,Text,Overall\n1,"The food was good and warm,5\n2,Nice place to sit for hours,4\n')
     rc, _, err = generate(capsys, tmp_path / "run", f"reviews.path={p}")
     assert_one_line_error(rc, err, "reviews.csv:3: bad CSV (unexpected end of data)")
+
+
+def test_a_parquet_of_reviews_over_the_file_limit(tmp_path, capsys, monkeypatch):
+    pd = pytest.importorskip("pandas")
+    from fsa_distill import limits
+
+    p = tmp_path / "reviews.parquet"
+    pd.DataFrame({"ID": ["1"], "Text": ["The food was good and warm"], "Overall": [5]}).to_parquet(p)
+    monkeypatch.setattr(limits, "MAX_FILE_BYTES", 100)
+    rc, _, err = generate(capsys, tmp_path / "run", f"reviews.path={p}")
+    assert_one_line_error(rc, err, "reviews.parquet: larger than 100 bytes", "FSA_DISTILL_MAX_FILE_BYTES")

@@ -87,6 +87,9 @@ def _rows_table(path: Path, rows: list[dict], needed: list[str]) -> Iterator[tup
 def _rows_parquet(path: Path, needed: list[str]) -> Iterator[tuple[str, dict]]:
     import pyarrow.parquet as pq
 
+    if path.stat().st_size > limits.MAX_FILE_BYTES:  # read whole: bound it like any file read whole
+        raise FsaError(f"{path}: larger than {limits.MAX_FILE_BYTES} bytes "
+                       "(raise FSA_DISTILL_MAX_FILE_BYTES, or split the file)")
     try:
         table = pq.read_table(path)
     except Exception as e:  # pyarrow raises several types for a broken file
