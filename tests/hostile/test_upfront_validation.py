@@ -69,3 +69,9 @@ def test_finetune_with_a_folder_as_its_config(tmp_path, capsys):
 def test_score_predictions_that_is_a_folder(tmp_path, capsys):
     rc, _, err = cli(capsys, "score", "--task", "atsa", "--dataset", "rest14", "--predictions", tmp_path)
     assert_one_line_error(rc, err, f"{tmp_path}: is a folder, not a file")
+
+
+def test_pretrain_missing_corpus_before_loading_the_student(tmp_path, capsys, monkeypatch):
+    _no_model_load(monkeypatch)
+    rc, _, err = cli(capsys, "pretrain", f"output_dir={tmp_path / 'run'}", f"data.corpus={tmp_path / 'nope.jsonl'}")
+    assert_one_line_error(rc, err, "nope.jsonl: corpus file or folder not found")

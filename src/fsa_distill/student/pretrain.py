@@ -109,6 +109,15 @@ def _corpus_paths(items: list[str]) -> list[Path]:
     return [teacher_sample_path() if p == SAMPLE else Path(p) for p in items]
 
 
+def _check_corpus_paths(cfg: PretrainConfig) -> None:
+    """Every corpus and validation file exists (cheap: no record is read), before the student loads."""
+    from fsa_distill.student import corpus
+
+    corpus.corpus_files(_corpus_paths(cfg.data.corpus))
+    if not cfg.data.validation_holdout:
+        corpus.corpus_files(_corpus_paths([cfg.data.validation]))
+
+
 def load_pairs(cfg: PretrainConfig, tokenizer) -> dict:
     """Train and validation datasets plus what the summary reports about them."""
     from fsa_distill.student import corpus
@@ -295,6 +304,7 @@ def pretrain(cfg: PretrainConfig, progress: bool = True, callbacks: Optional[lis
 
     out = check_output_dir(Path(cfg.output_dir), "output_dir")
     check_model_spec(cfg.model)
+    _check_corpus_paths(cfg)
     done = _check_output_dir(cfg, out)
     if done is not None:
         log.info("%s: finished run with the same config, skipping", out)
