@@ -7,9 +7,12 @@ the flow reads in the same order as the method. Heavy imports happen inside the 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
+import os
 import sys
+import traceback
 
 from fsa_distill import __version__
 from fsa_distill.errors import FsaError
@@ -65,13 +68,45 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rc = args.func(args)
     except FsaError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
+        return _fail(args, str(e), e.exit_code)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `fsa-distill ... | head`: the reader left. Point stdout at /dev/null so the interpreter's
+        # own flush at exit does not fail again; the output was not wanted.
+        _silence_stdout()
+        return 0
+    except OSError as e:
+        # The environment failing under a command (disk full, quota, read-only): nothing a check
+        # up front can rule out, so name the cause and the file here, once for all commands.
+        if e.errno in _ENVIRONMENT_ERRNOS:
+            where = f" writing {e.filename}" if e.filename else ""
+            return _fail(args, f"{_ENVIRONMENT_ERRNOS[e.errno]}{where} ({e.strerror})", 2)
+        raise
     return int(rc or 0)
 
+
+# errno -> what it means for the user; OSErrors outside this table are bugs and keep their traceback.
+_ENVIRONMENT_ERRNOS = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded",
+                       errno.EROFS: "read-only file system"}
+
+
+def _fail(args, message: str, code: int) -> int:
+    """One line on stderr; with -v the traceback first, for debugging."""
+    if getattr(args, "verbose", False):
+        traceback.print_exc()
+    if sys.stderr is not None:
+        print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, AttributeError, ValueError):
+        pass
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -11,13 +11,16 @@ Errors name the file and the key, in one line, e.g.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Iterable, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from fsa_distill import limits
 from fsa_distill.errors import FsaError
+from fsa_distill.limits import clip, echo
 
 T = TypeVar("T", bound="StrictConfig")
 
@@ -31,11 +34,11 @@ class StrictConfig(BaseModel):
 def parse_override(item: str) -> tuple[list[str], Any]:
     """`train.lr=3e-4` -> (["train", "lr"], 0.0003). The value is read as a YAML scalar."""
     if "=" not in item:
-        raise FsaError(f"override {item!r}: expected key=value")
+        raise FsaError(f"override {echo(item)}: expected key=value")
     key, raw = item.split("=", 1)
     key = key.strip()
     if not key:
-        raise FsaError(f"override {item!r}: empty key")
+        raise FsaError(f"override {echo(item)}: empty key")
     try:
         value = yaml.safe_load(raw) if raw.strip() != "" else ""
     except yaml.YAMLError:
@@ -59,28 +62,122 @@ def apply_overrides(data: dict, overrides: Iterable[str]) -> dict:
             if child is None:
                 child = {}
             elif not isinstance(child, dict):
-                raise FsaError(f"override {item!r}: {part} is not a section")
+                raise FsaError(f"override {echo(item)}: {clip(part)} is not a section")
             node[part] = child = dict(child)
             node = child
         node[path[-1]] = value
     return data
 
 
+class _ConfigLoader(yaml.SafeLoader):
+    """SafeLoader that refuses what a config never needs and an attacker would use: duplicate
+    keys (the last one silently won), and aliases that expand to more than limits.MAX_YAML_NODES
+    values or refer to themselves (a "billion laughs" file is 350 bytes and 10^9 values)."""
+
+    def construct_document(self, node):
+        _check_expansion(node, self.name)
+        return super().construct_document(node)
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = (key_node.tag, key_node.value)
+            if key in seen:
+                raise FsaError(f"{self.name}: line {key_node.start_mark.line + 1}: duplicate key "
+                               f"{echo(key_node.value)} (first on line {seen[key]})")
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)
+
+
+def _check_expansion(root, name: str) -> None:
+    """Count the values `root` expands to, each shared (aliased) node once per reference, in time
+    linear in the file: sizes are memoized per node."""
+    limit, depth_limit = limits.MAX_YAML_NODES, limits.MAX_JSON_DEPTH
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node, depth: int) -> int:
+        if id(node) in sizes:
+            return sizes[id(node)]
+        if depth > depth_limit:
+            raise FsaError(f"{name}: line {node.start_mark.line + 1}: nested deeper than {depth_limit} levels "
+                           "(raise FSA_DISTILL_MAX_JSON_DEPTH)")
+        if id(node) in active:
+            raise FsaError(f"{name}: line {node.start_mark.line + 1}: an alias refers to itself")
+        active.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        else:
+            children = []
+        total = 1
+        for child in children:
+            total += size(child, depth + 1)
+            if total > limit:
+                raise FsaError(f"{name}: expands to more than {limit} values through its aliases (&/*); "
+                               "a config never needs that many (raise FSA_DISTILL_MAX_YAML_NODES)")
+        active.discard(id(node))
+        sizes[id(node)] = total
+        return total
+
+    size(root, 0)
+
+
 def read_yaml(path: str | Path) -> dict:
+    """A config file as a mapping. Bounded: at most limits.MAX_CONFIG_BYTES, alias expansion and
+    nesting bounded; duplicate keys and bad UTF-8 are errors naming the line."""
     path = Path(path)
     if not path.exists():
         raise FsaError(f"{path}: config file not found")
+    if path.is_dir():
+        raise FsaError(f"{path}: is a folder, not a config file")
+    if not path.is_file():
+        raise FsaError(f"{path}: not a regular file")
+    limit = limits.MAX_CONFIG_BYTES
+    with open(path, "rb") as f:
+        raw = f.read(limit + 1)
+    if len(raw) > limit:
+        raise FsaError(f"{path}: larger than {limit} bytes, too big for a config "
+                       "(raise FSA_DISTILL_MAX_CONFIG_BYTES)")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise FsaError(f"{path}: line {line}: not valid UTF-8 "
+                       f"(byte 0x{raw[e.start]:02x}); save the file as UTF-8") from None
+    loader = _ConfigLoader(text)
+    loader.name = str(path)
+    try:
+        data = loader.get_single_data()
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
-        raise FsaError(f"{path}:{where} invalid YAML: {getattr(e, 'problem', e)}") from None
+        raise FsaError(f"{path}:{where} invalid YAML: {echo(getattr(e, 'problem', None) or str(e))}") from None
+    except RecursionError:
+        raise FsaError(f"{path}: nested too deep") from None
+    finally:
+        loader.dispose()
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise FsaError(f"{path}: expected a mapping of config keys at the top level")
     return data
+
+
+def _check_finite(data, source: str, where: str = "") -> None:
+    """inf and nan are valid YAML floats but no config value: `train.epochs=.inf` would overflow
+    deep inside training."""
+    if isinstance(data, float) and not math.isfinite(data):
+        raise FsaError(f"{source}: {where or '(top level)'}: {data} is not a finite number")
+    if isinstance(data, dict):
+        for k, v in data.items():
+            _check_finite(v, source, f"{where}.{k}" if where else str(k))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            _check_finite(v, source, f"{where}.{i}" if where else str(i))
 
 
 def format_validation_error(err: ValidationError, source: str) -> str:
@@ -90,16 +187,18 @@ def format_validation_error(err: ValidationError, source: str) -> str:
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
     got = first.get("input")
-    hint = "" if first["type"] in ("extra_forbidden", "missing") else f" (got {got!r})"
+    hint = "" if first["type"] in ("extra_forbidden", "missing") else f" (got {echo(got)})"
     more = f" [+{len(err.errors()) - 1} more]" if len(err.errors()) > 1 else ""
-    return f"{source}: {loc}: {msg}{hint}{more}"
+    return f"{source}: {clip(loc)}: {clip(msg, 4 * limits.MAX_ECHO_CHARS)}{hint}{more}"
 
 
 def build_config(cls: type[T], data: dict, source: str = "config") -> T:
     try:
-        return cls.model_validate(data)
+        cfg = cls.model_validate(data)
     except ValidationError as e:
         raise FsaError(format_validation_error(e, source)) from None
+    _check_finite(cfg.model_dump(), source)  # after validation: pydantic reads the string "inf" too
+    return cfg
 
 
 def load_config(cls: type[T], path: str | Path | None = None, overrides: Iterable[str] = (),

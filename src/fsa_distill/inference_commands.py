@@ -23,8 +23,9 @@ from itertools import chain, islice, tee
 from pathlib import Path
 from typing import IO, Iterable, Iterator
 
+from fsa_distill import limits
 from fsa_distill.errors import FsaError
-from fsa_distill.resources import json_object
+from fsa_distill.resources import json_object, read_lines
 
 INPUT_FORMATS = {".txt": "txt", ".text": "txt", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
 OUTPUT_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv"}
@@ -65,15 +66,9 @@ class Record:
 
 # ------------------------------------------------------------------------------------ reading
 def _decoded_lines(stream: IO[bytes], name: str) -> Iterator[tuple[int, str]]:
-    """(line number, text) with the newline removed; a non-UTF-8 line is an error naming it."""
-    for n, raw in enumerate(stream, start=1):
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise FsaError(f"{name}: line {n}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1}); "
-                           "convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8") from None
-        if n == 1:
-            line = line.lstrip("\ufeff")  # editors on Windows start UTF-8 files with a BOM
+    """(line number, text) with the newline removed; a non-UTF-8 or over-long line is an error
+    naming it (resources.read_lines: the one bounded line reader)."""
+    for n, line in read_lines(stream, name):
         yield n, line.rstrip("\r\n")
 
 
@@ -136,6 +131,17 @@ def _csv_records(stream, name, args) -> Iterator[Record]:
 READERS = {"txt": _txt_records, "jsonl": _jsonl_records, "csv": _csv_records}
 
 
+def _bounded(records: Iterator[Record], name: str) -> Iterator[Record]:
+    """A text longer than limits.MAX_TEXT_CHARS is an error naming its line: the model reads at
+    most 512 tokens of it anyway, and tokenizing megabytes first costs minutes and gigabytes."""
+    limit = limits.MAX_TEXT_CHARS
+    for rec in records:
+        if len(rec.text) > limit:
+            raise FsaError(f"{name}: line {rec.line}: text of {len(rec.text)} characters, more than {limit} "
+                           "(raise FSA_DISTILL_MAX_TEXT_CHARS)")
+        yield rec
+
+
 def _format_of(path: str, explicit: str | None, table: dict, default: str | None, what: str) -> str:
     if explicit:
         return explicit
@@ -150,6 +156,8 @@ def _format_of(path: str, explicit: str | None, table: dict, default: str | None
 
 def _open_input(path: str) -> IO[bytes]:
     if path == "-":
+        if sys.stdin is None:  # started with stdin closed (`<&-`)
+            raise FsaError("<stdin>: stdin is closed; pipe text in or use --input FILE")
         return sys.stdin.buffer
     p = Path(path)
     if not p.is_file():
@@ -160,7 +168,8 @@ def _open_input(path: str) -> IO[bytes]:
 def read_records(path: str, fmt: str, args) -> Iterator[Record]:
     stream = _open_input(path)
     try:
-        yield from READERS[fmt](stream, "<stdin>" if path == "-" else path, args)
+        name = "<stdin>" if path == "-" else path
+        yield from _bounded(READERS[fmt](stream, name, args), name)
     finally:
         if stream is not sys.stdin.buffer:
             stream.close()
@@ -191,6 +200,13 @@ class Writer:
             self.stream.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
+def _close(out: IO[str], shown: str, n: int) -> None:
+    try:
+        out.close()  # flushes the last buffered rows: where a full disk shows
+    except OSError as e:
+        raise FsaError(f"{shown}: cannot write ({e.strerror}) after {n} row(s)") from None
+
+
 # -------------------------------------------------------------------------------------- main
 def _source(args) -> tuple[str | None, str | None]:
     """(input path or '-', input format), or (None, None) for texts given as arguments."""
@@ -207,19 +223,53 @@ def _source(args) -> tuple[str | None, str | None]:
     return "-", args.input_format or "txt"
 
 
+class _StopAtError:
+    """Records until the first bad one; the error is kept, not raised, so that every record
+    before it is predicted and written (a chunk is only predicted once it is full) and the
+    error is raised after them, as the docs promise."""
+
+    def __init__(self, records: Iterable[Record]):
+        self.records, self.error = records, None
+
+    def __iter__(self) -> Iterator[Record]:
+        try:
+            yield from self.records
+        except FsaError as e:
+            self.error = e
+
+
+def _check_output(out_path: str | None, path: str | None) -> None:
+    """Before, not after, loading the model."""
+    if out_path is None:
+        if sys.stdout is None:  # started with stdout closed (`>&-`)
+            raise FsaError("<stdout>: stdout is closed; write to a file with --output FILE")
+        return
+    if path not in (None, "-") and Path(path).resolve() == Path(out_path).resolve():
+        raise FsaError(f"{out_path}: the output would overwrite the input")
+    if Path(out_path).is_dir():
+        raise FsaError(f"{out_path}: is a folder; --output takes a file")
+    if not Path(out_path).resolve().parent.is_dir():
+        raise FsaError(f"{out_path}: cannot write (no folder {Path(out_path).parent})")
+
+
 def run_predict(args) -> int:
     from tqdm.auto import tqdm
 
     if args.batch_size < 1 or args.chunk_size < 1:
         raise FsaError("--batch-size and --chunk-size must be at least 1")
+    if args.max_input_length is not None and args.max_input_length < 1:
+        raise FsaError("--max-input-length must be at least 1")
     path, fmt = _source(args)
     out_path = args.output if args.output and args.output != "-" else None
     out_fmt = _format_of(out_path or "-", args.output_format, OUTPUT_FORMATS, "jsonl", "output")
-    if path not in (None, "-") and out_path and Path(path).resolve() == Path(out_path).resolve():
-        raise FsaError(f"{out_path}: the output would overwrite the input")
-    if out_path and not Path(out_path).resolve().parent.is_dir():  # before, not after, loading the model
-        raise FsaError(f"{out_path}: cannot write (no folder {Path(out_path).parent})")
+    _check_output(out_path, path)
+    from fsa_distill.student.models import check_device, check_model_spec
 
+    if args.device:
+        check_device(args.device)
+    check_model_spec(args.model)
+
+    stopper = None
     if path is None:
         total = len(args.texts)
         records: Iterable[Record] = (Record(i, i, t) for i, t in enumerate(args.texts, start=1))
@@ -227,7 +277,8 @@ def run_predict(args) -> int:
         # Read the first chunk before loading the model: a bad first line fails at once.
         stream = read_records(path, fmt, args)
         head = list(islice(stream, args.chunk_size))
-        total, records = None, chain(head, stream)
+        total = None
+        records = stopper = _StopAtError(chain(head, stream))
     else:
         total = sum(1 for _ in read_records(path, fmt, args))  # validates the whole file first
         records = read_records(path, fmt, args)
@@ -241,6 +292,7 @@ def run_predict(args) -> int:
     except OSError as e:
         raise FsaError(f"{out_path}: cannot write ({e.strerror})") from None
     n = empty = truncated = 0
+    shown = out_path or "<stdout>"
     try:
         writer = Writer(out, out_fmt)
         for_model, for_output = tee(records)  # tee buffers at most one chunk between the two
@@ -254,15 +306,19 @@ def run_predict(args) -> int:
                 truncated += result.truncated
                 bar.update(1)
         out.flush()
+        if stopper is not None and stopper.error is not None:
+            raise stopper.error
     except FsaError as e:  # a bad line mid-stream (stdin): say what was kept
         raise FsaError(f"{e} ({n} row(s) written before it)") from None
     except BrokenPipeError:  # `... | head`: the reader left, which is not an error
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OSError as e:  # -o /dev/full, a full disk
+        raise FsaError(f"{shown}: cannot write ({e.strerror}) after {n} row(s)") from None
     finally:
         if out is not sys.stdout:
-            out.close()
+            _close(out, shown, n)
     notes = [f"{empty} empty (kept as rows with status 'empty')" if empty else "",
              f"{truncated} truncated" if truncated else ""]
     notes = "; ".join(x for x in notes if x)

@@ -34,6 +34,13 @@ MAX_FILE_BYTES = _env_int("MAX_FILE_BYTES", 256 * 1024 * 1024)
 MAX_LINE_BYTES = _env_int("MAX_LINE_BYTES", 1024 * 1024)
 # Nesting depth of JSON values (a dataset record is 4 deep).
 MAX_JSON_DEPTH = _env_int("MAX_JSON_DEPTH", 64)
+# Bytes of one YAML config file (recipes are a few kB; a pipeline experiment with every stage < 20 kB).
+MAX_CONFIG_BYTES = _env_int("MAX_CONFIG_BYTES", 1024 * 1024)
+# Values (scalars, lists, mappings) a YAML config may expand to once its aliases are followed: a
+# 350-byte "billion laughs" file of nested aliases expands to 10^9 values.
+MAX_YAML_NODES = _env_int("MAX_YAML_NODES", 100_000)
+# Bytes of the JSON header of one model.safetensors file (a 1B-parameter model's is < 1 MB).
+MAX_SAFETENSORS_HEADER_BYTES = _env_int("MAX_SAFETENSORS_HEADER_BYTES", 100 * 1024 * 1024)
 # Characters of an offending value quoted in an error message.
 MAX_ECHO_CHARS = 80
 
@@ -47,3 +54,9 @@ def echo(value: object) -> str:
     r.maxlevel, r.maxstring, r.maxother, r.maxlist, r.maxdict = 2, MAX_ECHO_CHARS, MAX_ECHO_CHARS, 4, 4
     text = r.repr(value)
     return text if len(text) <= MAX_ECHO_CHARS + 10 else text[:MAX_ECHO_CHARS] + "..."
+
+
+def clip(text: str, n: int = MAX_ECHO_CHARS) -> str:
+    """Plain text cut to about `n` characters (a key path or a message built from input)."""
+    text = str(text)
+    return text if len(text) <= n else text[:n] + "..."

@@ -1,7 +1,9 @@
 """Paths to the data shipped inside the package (benchmark, teacher sample, zero-shot sets).
 
 Files are stored gzip-compressed; `open_text` reads either a plain or a `.gz` file and strips a
-UTF-8 BOM, which several reference files start with.
+UTF-8 BOM, which several reference files start with. The bounded readers of user files live here
+too (`read_text`, `read_lines`, `iter_jsonl`: sizes from fsa_distill.limits, errors naming file
+and line), with the output-folder checks and lock every writing command uses.
 """
 
 from __future__ import annotations
@@ -9,11 +11,16 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
+import zlib
 from importlib import resources as _res
 from pathlib import Path
-from typing import Iterator
+from typing import IO, Iterator
 
+from fsa_distill import limits
 from fsa_distill.errors import FsaError
+
+LOCK_FILE = ".lock"
 
 
 def resource_dir() -> Path:
@@ -44,20 +51,82 @@ def resolve(path: Path) -> Path:
     raise FsaError(f"{path}: file not found")
 
 
+def _check_readable(path: Path) -> Path:
+    """`path` must be a regular file: a folder or a device (/dev/zero, a FIFO) would be read
+    forever or fail deep inside a parser."""
+    if path.is_dir():
+        raise FsaError(f"{path}: is a folder, not a file")
+    if not path.is_file():
+        raise FsaError(f"{path}: not a regular file")
+    return path
+
+
+def _gz_error(e: BaseException) -> str:
+    if isinstance(e, EOFError):
+        return "the gzip file is truncated"
+    return " ".join(str(e).split())[:200] or type(e).__name__
+
+
+def open_binary(path: Path) -> IO[bytes]:
+    """Open a regular file (plain or gzip) for reading bytes."""
+    path = _check_readable(resolve(Path(path)))
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+
 def open_text(path: Path) -> io.TextIOBase:
     """Open a text file (plain or gzip) as UTF-8, dropping a leading BOM."""
-    path = resolve(Path(path))
+    path = _check_readable(resolve(Path(path)))
     if path.suffix == ".gz":
         return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig")
     return open(path, encoding="utf-8-sig")
 
 
 def read_text(path: Path) -> str:
+    """A whole text file (plain or gzip), at most limits.MAX_FILE_BYTES of it."""
+    limit = limits.MAX_FILE_BYTES
     try:
-        with open_text(path) as f:
-            return f.read()
+        with open_binary(path) as f:
+            data = f.read(limit + 1)
+    except (EOFError, OSError, zlib.error) as e:
+        raise FsaError(f"{path}: could not read ({_gz_error(e)})") from None
+    if len(data) > limit:
+        raise FsaError(f"{path}: larger than {limit} bytes (raise FSA_DISTILL_MAX_FILE_BYTES to read it)")
+    try:
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise FsaError(f"{path}: not valid UTF-8 at byte {e.start}") from None
+        line = data[:e.start].count(b"\n") + 1
+        raise FsaError(f"{path}: line {line}: not valid UTF-8 (byte 0x{data[e.start]:02x})") from None
+
+
+def read_lines(stream: IO[bytes], name: str) -> Iterator[tuple[int, str]]:
+    """(line number, text with its newline) for each line of a byte stream, decoded as UTF-8 line
+    by line, so an error names the exact line; a line longer than limits.MAX_LINE_BYTES is an
+    error instead of a read without end (a device, a file with no newline)."""
+    limit = limits.MAX_LINE_BYTES
+    n = 0
+    try:
+        while True:
+            raw = stream.readline(limit + 1)
+            if not raw:
+                return
+            n += 1
+            if len(raw) > limit and not raw.endswith(b"\n"):
+                raise FsaError(f"{name}: line {n}: longer than {limit} bytes "
+                               "(raise FSA_DISTILL_MAX_LINE_BYTES to read it)")
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise FsaError(f"{name}: line {n}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at column "
+                               f"{e.start + 1}); convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8") from None
+            yield n, (line.lstrip("\ufeff") if n == 1 else line)  # Windows editors start files with a BOM
+    except (EOFError, OSError, zlib.error) as e:  # a truncated or corrupt .gz, an unreadable file
+        raise FsaError(f"{name}: line {n + 1}: could not read ({_gz_error(e)})") from None
+
+
+def text_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """`read_lines` of a file (plain or gzip)."""
+    with open_binary(path) as f:
+        yield from read_lines(f, str(path))
 
 
 def json_object(line: str, where: str) -> dict:
@@ -66,6 +135,8 @@ def json_object(line: str, where: str) -> dict:
         obj = json.loads(line)
     except json.JSONDecodeError as e:
         raise FsaError(f"{where}: invalid JSON ({e.msg} at column {e.colno})") from None
+    except RecursionError:
+        raise FsaError(f"{where}: JSON nested too deep") from None
     if not isinstance(obj, dict):
         raise FsaError(f"{where}: expected a JSON object (got {type(obj).__name__})")
     return obj
@@ -73,13 +144,58 @@ def json_object(line: str, where: str) -> dict:
 
 def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
     """(line number, object) for each non-blank line of a JSON-lines file (plain or .gz).
-    Errors name the file and the line: invalid JSON, a line that is not an object, bad UTF-8."""
+    Errors name the file and the line: invalid JSON, a line that is not an object, bad UTF-8,
+    a line over limits.MAX_LINE_BYTES, a truncated .gz."""
     path = Path(path)
-    lineno = 0
-    try:
-        with open_text(path) as f:
-            for lineno, line in enumerate(f, 1):
-                if line.strip():
-                    yield lineno, json_object(line, f"{path}: line {lineno}")
-    except UnicodeDecodeError as e:
-        raise FsaError(f"{path}: line {lineno + 1}: not valid UTF-8 (byte {e.start} of the file's text stream)") from None
+    for lineno, line in text_lines(path):
+        if line.strip():
+            yield lineno, json_object(line, f"{path}: line {lineno}")
+
+
+# -------------------------------------------------------------------------------- output folders
+def check_output_dir(path: str | Path, what: str = "output folder") -> Path:
+    """`path` may be created as a folder: neither it nor a parent is a regular file. Called before
+    any expensive step, so a typo'd output path fails at once, not after training."""
+    path = Path(path)
+    for p in (path, *path.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise FsaError(f"{p}: is a file, not a folder (the {what} {path})")
+            break
+    return path
+
+
+class FolderLock:
+    """An exclusive lock on an output folder (flock on `<folder>/.lock`, which holds the pid of its
+    holder): two runs writing the same folder would write every record twice. The kernel drops
+    the lock when the process dies, so a crashed run never leaves a stale lock behind."""
+
+    def __init__(self, folder: str | Path, command: str):
+        self.path = Path(folder) / LOCK_FILE
+        self.command = command
+        self._f = None
+
+    def __enter__(self) -> "FolderLock":
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        f = open(self.path, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read(40).strip() or "unknown"
+            f.close()
+            raise FsaError(f"{self.path.parent}: in use by another {self.command} (pid {holder}); wait for it "
+                           "to finish or choose another output folder") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        self._f = f
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._f is not None:
+            self._f.close()  # closing releases the flock
+            self._f = None

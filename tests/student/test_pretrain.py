@@ -194,3 +194,48 @@ def test_two_process_ddp_on_cpu_writes_one_model(tmp_path):
         ["best_model", "final_model"], ["final_model", "best_model"])
     assert len(list((out / "final_model").glob("*.safetensors"))) == 1
     assert res.stdout.count('"best_val_loss"') == 1  # only the main process reports
+
+
+def test_a_pickle_in_a_checkpoint_is_one_line_not_unpickled(tmp_path, run, capsys):
+    """A checkpoint whose optimizer.pt holds a pickle of anything but tensors (tampered with, or
+    written by another program): torch refuses it (weights_only) and the resume says so in one
+    line naming the checkpoint."""
+    import shutil
+
+    from fsa_distill.cli import main
+    from fsa_distill.config import dump_config
+
+    ref_out, _ = run
+    out = tmp_path / "tampered"
+    out.mkdir()
+    dump_config(_cfg(out), out / "config.yaml")
+    ckpt = out / "checkpoints" / "checkpoint-6"
+    shutil.copytree(ref_out / "checkpoints" / "checkpoint-6", ckpt)
+    torch.save({"state": os.getcwd}, ckpt / "optimizer.pt")  # a global torch must not import
+    rc = main(["pretrain", str(REPO / "configs/pretrain/tiny-sample.yaml"), f"output_dir={out}", *FAST,
+               "--no-progress"])
+    err = capsys.readouterr().err
+    lines = [x for x in err.splitlines() if x.startswith("error:")]
+    assert rc == 2 and "Traceback" not in err and len(lines) == 1, err[-3000:]
+    assert f"{ckpt}: a checkpoint file holds data torch refuses to load safely" in lines[0]
+
+
+def test_a_damaged_checkpoint_model_is_one_line(tmp_path, run, capsys):
+    import shutil
+
+    from fsa_distill.cli import main
+    from fsa_distill.config import dump_config
+
+    ref_out, _ = run
+    out = tmp_path / "truncated"
+    out.mkdir()
+    dump_config(_cfg(out), out / "config.yaml")
+    ckpt = out / "checkpoints" / "checkpoint-6"
+    shutil.copytree(ref_out / "checkpoints" / "checkpoint-6", ckpt)
+    weights = ckpt / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    rc = main(["pretrain", str(REPO / "configs/pretrain/tiny-sample.yaml"), f"output_dir={out}", *FAST,
+               "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err
+    assert f"error: {weights}: not a valid safetensors file" in err

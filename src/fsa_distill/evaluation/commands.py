@@ -41,6 +41,7 @@ def run_evaluate(args) -> int:
     from fsa_distill.student.models import default_device, load_student, read_meta, resolve_model
     from fsa_distill.ui import print_table
 
+    check_arguments(args)
     meta = read_meta(resolve_model(args.model))
     task, dataset, data_dir, name = eval_dataset(args, meta)
     model, tokenizer = load_student(args.model, device=default_device())
@@ -87,3 +88,21 @@ def eval_dataset(args, meta: dict) -> tuple[str, str, str | None, str]:
     if not task or not dataset:
         raise FsaError(f"model {args.model!r} does not record its task/dataset: pass --task and --dataset")
     return task, dataset, data_dir, dataset_label(dataset, data_dir)
+
+
+def check_arguments(args) -> None:
+    """Every option of `evaluate`, before a model is loaded: one line naming the option."""
+    from fsa_distill.benchmark.views import canonical_view
+    from fsa_distill.errors import FsaError
+    from fsa_distill.resources import check_output_dir
+    from fsa_distill.student.models import check_model_spec
+
+    for name in ("batch_size", "max_length", "num_beams", "limit"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise FsaError(f"--{name.replace('_', '-')} must be at least 1 (got {value})")
+    for view in args.views.split(","):
+        canonical_view(view.strip())
+    check_model_spec(args.model)
+    if args.output:
+        check_output_dir(args.output, "--output folder")

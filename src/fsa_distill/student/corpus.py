@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 from fsa_distill.errors import FsaError
-from fsa_distill.resources import open_text
+from fsa_distill.limits import echo
+from fsa_distill.resources import text_lines
 from fsa_distill.student.models import to_model_text
 
 KINDS = ("analysis", "rewrite")
@@ -83,52 +84,60 @@ def _domain_from_path(path: Path) -> str:
     return UNKNOWN_DOMAIN
 
 
+def _field(obj: dict, key: str, where: str, types: tuple, what: str, required: bool = False):
+    value = obj.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, types) or isinstance(value, bool) and bool not in types:
+        got = "missing" if key not in obj else f"got {type(value).__name__} {echo(value)}"
+        raise FsaError(f"{where}: field {key!r} must be {what} ({got})")
+    return value
+
+
 def _parse_record(obj, where: str, path_domain: str) -> CorpusRecord | None:
     if not isinstance(obj, dict):
         raise FsaError(f"{where}: expected a JSON object, got {type(obj).__name__}")
     if "text" in obj or "response" in obj:  # ours
-        if obj.get("ok") is False:
+        # "ok": "no" is truthy: a string there would silently keep a record its writer dropped.
+        if _field(obj, "ok", where, (bool,), "true or false") is False:
             return None
-        for key in ("text", "response"):
-            if not isinstance(obj.get(key), str):
-                raise FsaError(f"{where}: field {key!r} must be a string")
-        kind = obj.get("kind") or infer_kind(obj["response"])
+        text = _field(obj, "text", where, (str,), "a string", required=True)
+        response = _field(obj, "response", where, (str,), "a string", required=True)
+        kind = _field(obj, "kind", where, (str,), "a string") or infer_kind(response)
         if kind not in KINDS:
-            raise FsaError(f"{where}: kind {kind!r} is not one of {', '.join(KINDS)}")
-        return CorpusRecord(obj["text"], obj["response"], kind, obj.get("domain") or path_domain,
-                            obj.get("teacher"), where)
+            raise FsaError(f"{where}: field 'kind': kind {echo(kind)} is not one of {', '.join(KINDS)}")
+        domain = _field(obj, "domain", where, (str,), "a string")
+        teacher = _field(obj, "teacher", where, (str,), "a string")
+        return CorpusRecord(text, response, kind, domain or path_domain, teacher, where)
     if "Text" in obj:  # the reference's
         field = next((f for f in REFERENCE_RESPONSE_FIELDS if f in obj), None)
         if field is None:
             raise FsaError(f"{where}: no response field (expected one of {', '.join(REFERENCE_RESPONSE_FIELDS)})")
-        if not isinstance(obj["Text"], str) or not isinstance(obj[field], str):
-            raise FsaError(f"{where}: fields 'Text' and {field!r} must be strings")
-        return CorpusRecord(obj["Text"], obj[field], infer_kind(obj[field]), path_domain,
+        text = _field(obj, "Text", where, (str,), "a string", required=True)
+        response = _field(obj, field, where, (str,), "a string", required=True)
+        return CorpusRecord(text, response, infer_kind(response), path_domain,
                             REFERENCE_RESPONSE_FIELDS[field], where)
     raise FsaError(f"{where}: not a corpus record (expected 'text'/'response' or 'Text'/'mixtral_response')")
 
 
 def iter_records(paths: Sequence[str | Path]) -> Iterator[CorpusRecord]:
-    """Every usable record of every file, in file order. Bad lines are errors naming file:line."""
+    """Every usable record of every file, in file order. Bad lines are errors naming file:line
+    (and the field): invalid JSON, bad UTF-8, a field of the wrong type, a truncated .gz."""
     for path in corpus_files(paths):
         domain = _domain_from_path(path)
-        try:
-            with open_text(path) as f:
-                for lineno, line in enumerate(f, 1):
-                    if not line.strip():
-                        continue
-                    where = f"{path}:{lineno}"
-                    try:
-                        obj = json.loads(line)
-                    except json.JSONDecodeError as e:
-                        raise FsaError(f"{where}: invalid JSON ({e.msg})") from None
-                    rec = _parse_record(obj, where, domain)
-                    if rec is not None:
-                        yield rec
-        except UnicodeDecodeError as e:
-            raise FsaError(f"{path}: not valid UTF-8 at byte {e.start}") from None
-        except OSError as e:  # e.g. a truncated .gz
-            raise FsaError(f"{path}: could not read ({e})") from None
+        for lineno, line in text_lines(path):
+            if not line.strip():
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise FsaError(f"{where}: invalid JSON ({e.msg})") from None
+            except RecursionError:
+                raise FsaError(f"{where}: JSON nested too deep") from None
+            rec = _parse_record(obj, where, domain)
+            if rec is not None:
+                yield rec
 
 
 def read_records(paths: Sequence[str | Path]) -> list[CorpusRecord]:

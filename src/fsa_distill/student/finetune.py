@@ -235,8 +235,24 @@ def finished_run(cfg: FinetuneConfig) -> dict | None:
             "info": json.loads(files[2].read_text(encoding="utf-8")), "skipped": True}
 
 
+def check_inputs(cfg: FinetuneConfig) -> None:
+    """Everything the run will need, checked before the model loads: the views and the test
+    files they read (needed only after training, so a typo there used to cost the whole
+    training), the output folder and the student's folder."""
+    from fsa_distill.benchmark.views import canonical_view, load_views
+    from fsa_distill.resources import check_output_dir
+    from fsa_distill.student.models import check_model_spec
+
+    for view in cfg.views:
+        canonical_view(view)
+    check_output_dir(cfg.run_dir(), "output_dir")
+    check_model_spec(cfg.model)
+    load_views(cfg.task, cfg.dataset, cfg.data_dir)  # test.json and hard_test.json, parsed
+
+
 def finetune(cfg: FinetuneConfig, progress: bool = True) -> dict:
     """Run one fine-tuning; a finished run with the same config is returned without redoing it."""
+    check_inputs(cfg)
     done = finished_run(cfg)
     if done is not None:
         log.info("%s: finished with the same config, skipping", done["run_dir"])
@@ -317,7 +333,8 @@ def finetune(cfg: FinetuneConfig, progress: bool = True) -> dict:
             "parameters": count_parameters(model), "train_sentences": len(train), "dev_sentences": len(dev),
             "steps": trainer.state.global_step, "train_loss": train_out.training_loss, "bf16": bf16,
             "best_epoch": selection.best_epoch, "best_dev_f1": selection.best_f1, "timing": timing,
-            "generation": results["_timing"], "environment": environment_info()}
+            "generation": results["_timing"], "unavailable_views": results.get("_unavailable", {}),
+            "environment": environment_info()}
     if best_dir is not None:
         write_model_card(best_dir, cfg, base_meta, metrics, info)
     (run_dir / "run_info.json").write_text(json.dumps(info, indent=2), encoding="utf-8")

@@ -36,6 +36,9 @@ from pydantic import Field, field_validator
 
 from fsa_distill.config import StrictConfig, add_config_args, dump_config, load_config, split_config_args
 from fsa_distill.errors import FsaError
+from fsa_distill.limits import clip
+from fsa_distill.resources import check_output_dir
+from fsa_distill.student.models import check_model_spec, check_weights
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +110,15 @@ class PretrainConfig(StrictConfig):
 def _corpus_paths(items: list[str]) -> list[Path]:
     from fsa_distill.resources import teacher_sample_path
     return [teacher_sample_path() if p == SAMPLE else Path(p) for p in items]
+
+
+def _check_corpus_paths(cfg: PretrainConfig) -> None:
+    """Every corpus and validation file exists (cheap: no record is read), before the student loads."""
+    from fsa_distill.student import corpus
+
+    corpus.corpus_files(_corpus_paths(cfg.data.corpus))
+    if not cfg.data.validation_holdout:
+        corpus.corpus_files(_corpus_paths([cfg.data.validation]))
 
 
 def load_pairs(cfg: PretrainConfig, tokenizer) -> dict:
@@ -267,6 +279,22 @@ def _check_output_dir(cfg: PretrainConfig, out: Path) -> Optional[dict]:
     return None
 
 
+def _train(trainer, resume: Optional[Path]):
+    """trainer.train, resuming from `resume`. Torch loads a checkpoint's optimizer, scheduler and
+    RNG state with weights_only=True and refuses any other pickle: that refusal (a checkpoint
+    tampered with, or written by another program) becomes one line naming the checkpoint."""
+    import pickle
+
+    try:
+        return trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    except pickle.UnpicklingError as e:
+        if resume is None:
+            raise
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise FsaError(f"{resume}: a checkpoint file holds data torch refuses to load safely ({clip(first, 160)}); "
+                       "delete this checkpoint folder to resume from an earlier one") from None
+
+
 # ------------------------------------------------------------------------------------ pretrain
 def pretrain(cfg: PretrainConfig, progress: bool = True, callbacks: Optional[list] = None) -> dict:
     """Run (or resume, or skip if finished) distillation pretraining; returns the summary.
@@ -279,7 +307,9 @@ def pretrain(cfg: PretrainConfig, progress: bool = True, callbacks: Optional[lis
     from fsa_distill.student.optim import build_optimizer, build_scheduler
     from fsa_distill.student.sampler import LengthGroupedSampler, Seq2SeqCollator, padding_stats, shuffled_batches
 
-    out = Path(cfg.output_dir)
+    out = check_output_dir(Path(cfg.output_dir), "output_dir")
+    check_model_spec(cfg.model)
+    _check_corpus_paths(cfg)
     done = _check_output_dir(cfg, out)
     if done is not None:
         log.info("%s: finished run with the same config, skipping", out)
@@ -336,7 +366,8 @@ def pretrain(cfg: PretrainConfig, progress: bool = True, callbacks: Optional[lis
     resume = last_complete_checkpoint(ckpt_dir)
     if resume is not None:
         log.info("resuming from %s", resume)
-    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        check_weights(resume)
+    result = _train(trainer, resume)
 
     state = trainer.state
     if not any(e.get("step") == state.global_step and "eval_loss" in e for e in state.log_history):

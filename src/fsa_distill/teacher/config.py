@@ -7,7 +7,9 @@ of being silently ignored.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal, Optional, Union
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from pydantic import Field, field_validator, model_validator
 
@@ -32,6 +34,56 @@ def _reject_inline_secret(data):
     return data
 
 
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Query parameters some servers take a key in; a URL is saved with the run and logged.
+SECRET_QUERY_KEYS = {"key", "api_key", "apikey", "api-key", "token", "access_token", "password", "secret"}
+
+
+def _looks_like_secret(name: str) -> bool:
+    # Variable names are words (OPENAI_API_KEY, my_key); keys are long mixes of letters and
+    # digits, usually with a vendor prefix (sk-..., hf_..., gsk_...).
+    if name.lower().startswith(("sk-", "sk_", "hf_", "gsk_", "xai-", "pk-", "key-")):
+        return True
+    return len(name) >= 32 and any(c.isdigit() for c in name) and not name.isupper()
+
+
+def check_env_name(name: str, field: str = "backend.api_key_env") -> str:
+    """`name` must be an environment variable's NAME. A pasted key would be saved in config.yaml
+    and summary.json and logged: refuse it without quoting it. FsaError, not ValueError, so that
+    pydantic does not quote the input either."""
+    if not ENV_NAME.fullmatch(name) or _looks_like_secret(name):
+        raise FsaError(f"{field}: expected the NAME of an environment variable (like OPENAI_API_KEY), "
+                       f"got a value of {len(name)} characters that is not one (a key? it is not repeated "
+                       "here): export the key and set this to the variable's name")
+    return name
+
+
+def check_url_has_no_secret(url: str, field: str = "backend.base_url") -> str:
+    """A URL is saved with the run and logged on every request: it must not carry credentials
+    (user:password@ or a key in the query). The message never repeats them."""
+    parts = urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        raise FsaError(f"{field}: credentials in the URL (user:password@{parts.hostname or ''}) would be saved "
+                       "with the run and logged; put the key in an environment variable named by "
+                       "backend.api_key_env instead")
+    keys = {k.lower() for k, _ in parse_qsl(parts.query, keep_blank_values=True)}
+    if keys & SECRET_QUERY_KEYS:
+        raise FsaError(f"{field}: a secret in the URL's query ({', '.join(sorted(keys & SECRET_QUERY_KEYS))}=...) "
+                       "would be saved with the run and logged; use backend.api_key_env instead")
+    return url
+
+
+def redact_url(url: str) -> str:
+    """`url` without userinfo and query, for logs and run records (belt and braces: configs
+    refuse such URLs already)."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None and not parts.query:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
 class OpenAIBackendConfig(StrictConfig):
     """Any OpenAI-compatible server: vLLM, Ollama, llama.cpp server, TGI, hosted APIs."""
 
@@ -48,7 +100,15 @@ class OpenAIBackendConfig(StrictConfig):
     requests_per_second: Optional[float] = Field(None, gt=0)
     teacher: Optional[str] = None  # id written into records; defaults to `model`
 
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, v: str) -> str:
+        return check_env_name(v)
 
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return check_url_has_no_secret(v)
 
 class TransformersBackendConfig(StrictConfig):
     """A local causal LM through Hugging Face transformers, generating in batches."""

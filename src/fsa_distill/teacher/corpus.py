@@ -3,7 +3,8 @@
 Crash safety rests on three rules:
 1. a record is written as one line and fsync'ed before it is counted as done;
 2. on open, anything after the last newline is a record torn by a crash: it is cut off (it was
-   never counted, so it is generated again, not duplicated);
+   never counted, so it is generated again, not duplicated), unless it is a whole record that
+   only lacks its newline, which is kept; a file whose first line is not ours is never touched;
 3. the resume key of a record is computed from what determines its content (kind, prompt
    version, teacher, normalized review text), so a re-run skips exactly the finished work.
 """
@@ -18,7 +19,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable, Optional
 
+from fsa_distill import limits
 from fsa_distill.errors import FsaError
+from fsa_distill.resources import text_lines
 from fsa_distill.teacher.text import normalize_text
 
 log = logging.getLogger(__name__)
@@ -33,8 +36,38 @@ def record_key(kind: str, prompt_version: str, teacher: str, text: str) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
+RECORD_START = b'{"key": "'  # how json.dumps starts every record of ours (FIELDS[0] is "key")
+
+
+def check_ours(path: Path) -> None:
+    """Refuse, before anything touches it, a file we did not write: its first line must start
+    like our records (a torn first record does too). Reads at most one bounded line."""
+    if not path.exists() and not path.is_symlink():
+        return
+    if path.is_dir() or not path.is_file():
+        raise FsaError(f"{path}: not a regular file; the corpus must be a file written by `generate`")
+    with open(path, "rb") as f:
+        head = f.readline(limits.MAX_LINE_BYTES)
+    if head and not head.startswith(RECORD_START):
+        raise FsaError(f"{path}: line 1 is not a corpus record of ours; the file was not written by "
+                       "`fsa-distill generate` and is left as it is (move it away or choose another out)")
+
+
+def _complete_record(tail: bytes) -> bool:
+    """A last line that lacks only its newline: one whole record (a crash between the record and
+    its newline, or an editor that strips the final newline). Keeping it saves a paid request."""
+    if not tail.startswith(RECORD_START):
+        return False
+    try:
+        rec = json.loads(tail)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        return False
+    return isinstance(rec, dict) and all(k in rec for k in FIELDS)
+
+
 def repair_tail(path: Path) -> int:
-    """Cut a torn last line (no trailing newline). Returns the number of bytes removed."""
+    """Cut a torn last line (no trailing newline). Returns the number of bytes removed. A last
+    line that is a complete record is kept: it only gets its newline back."""
     if not path.exists():
         return 0
     with open(path, "rb+") as f:
@@ -54,9 +87,18 @@ def repair_tail(path: Path) -> int:
                 keep = start + nl + 1
                 break
             pos = start
+            if size - pos > limits.MAX_LINE_BYTES:  # no record is that long: not a torn record
+                raise FsaError(f"{path}: last line longer than {limits.MAX_LINE_BYTES} bytes; not a corpus "
+                               "of ours (move it away)")
         else:
             keep = 0
-        f.truncate(keep)
+        f.seek(keep)
+        if _complete_record(f.read(size - keep)):
+            f.seek(size)
+            f.write(b"\n")
+            keep = size
+        else:
+            f.truncate(keep)
         f.flush()
         os.fsync(f.fileno())
         return size - keep
@@ -68,21 +110,22 @@ def scan(path: Path) -> tuple[set[str], list[dict]]:
     light: list[dict] = []
     if not path.exists():
         return keys, light
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-                key = rec["key"]
-            except (json.JSONDecodeError, KeyError, TypeError):
-                raise FsaError(f"{path}:{lineno}: not a corpus record; the file was edited or is not "
-                               "ours (move it away to start over)") from None
-            if key in keys:
-                log.warning("%s:%d: duplicate key %s ignored", path, lineno, key[:12])
-                continue
-            keys.add(key)
-            light.append({k: rec.get(k) for k in ("kind", "ok", "flags", "prompt_tokens", "completion_tokens")})
+    for lineno, line in text_lines(path):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            key = rec["key"]
+        except (json.JSONDecodeError, KeyError, TypeError, RecursionError):
+            raise FsaError(f"{path}:{lineno}: not a corpus record; the file was edited or is not "
+                           "ours (move it away to start over)") from None
+        if not isinstance(key, str):
+            raise FsaError(f"{path}:{lineno}: key: expected a string, got {type(key).__name__}")
+        if key in keys:
+            log.warning("%s:%d: duplicate key %s ignored", path, lineno, key[:12])
+            continue
+        keys.add(key)
+        light.append({k: rec.get(k) for k in ("kind", "ok", "flags", "prompt_tokens", "completion_tokens")})
     return keys, light
 
 
@@ -94,6 +137,7 @@ class CorpusWriter:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        check_ours(self.path)  # before repair_tail, which would cut a stranger's last line
         self.torn_bytes = repair_tail(self.path)
         if self.torn_bytes:
             log.warning("%s: cut a torn last line (%d bytes) left by an interrupted run", self.path, self.torn_bytes)
@@ -103,9 +147,14 @@ class CorpusWriter:
         data = b"".join((json.dumps(r, ensure_ascii=False) + "\n").encode("utf-8") for r in records)
         if not data:
             return 0
-        self._f.write(data)
-        self._f.flush()
-        os.fsync(self._f.fileno())
+        try:
+            self._f.write(data)
+            self._f.flush()
+            os.fsync(self._f.fileno())
+        except OSError as e:
+            # Disk full or gone: what was fsync'ed before is kept; a torn tail is cut on resume.
+            raise FsaError(f"{self.path}: cannot write ({e.strerror}); the records written before are kept, "
+                           "re-run to resume") from None
         return data.count(b"\n")
 
     def close(self) -> None:

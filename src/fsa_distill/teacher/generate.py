@@ -20,9 +20,10 @@ from typing import Callable, Iterable, Optional
 
 from fsa_distill.config import dump_config
 from fsa_distill.errors import FsaError
+from fsa_distill.resources import FolderLock, check_output_dir
 from fsa_distill.teacher.backends import Backend, NoRecording, make_backend
 from fsa_distill.teacher.config import GenerateConfig
-from fsa_distill.teacher.corpus import CorpusWriter, record_key, scan, totals
+from fsa_distill.teacher.corpus import CorpusWriter, check_ours, record_key, scan, totals
 from fsa_distill.teacher.postprocess import judge
 from fsa_distill.teacher.prompts import PromptSpec, get_prompt
 from fsa_distill.teacher.reviews import Review, load_reviews
@@ -97,7 +98,11 @@ async def _run(tasks: list[Task], backend: Backend, writer: CorpusWriter, cfg: G
                 done = True
             if batch:
                 # fsync off the event loop, so requests keep flowing while the disk works.
-                n = await asyncio.to_thread(writer.write_many, batch)
+                try:
+                    n = await asyncio.to_thread(writer.write_many, batch)
+                except BaseException as e:  # disk full: stop paying for answers nobody can keep
+                    fatal.append(e)
+                    raise
                 stats["written"] += n
                 for rec in batch:
                     stats["ok" if rec["ok"] else "dropped"] += 1
@@ -193,7 +198,9 @@ def _save_config(cfg: GenerateConfig, out: Path) -> None:
 
 def start_run(cfg: GenerateConfig, out: Path) -> tuple[list, dict]:
     """What every executor does first: the output folder, the resolved config, the reviews."""
+    check_output_dir(out, "generate out")
     out.mkdir(parents=True, exist_ok=True)
+    check_ours(out / CORPUS_FILE)  # a stranger's corpus.jsonl: refuse before writing anything here
     _save_config(cfg, out)
     reviews, review_stats = load_reviews(cfg.reviews)
     if not reviews:
@@ -216,9 +223,10 @@ def write_summary(cfg: GenerateConfig, out: Path, backend: dict, review_stats: d
 
 def generate_corpus(cfg: GenerateConfig, progress: bool = True) -> dict:
     """Run the whole teacher stage into `cfg.out`; returns the summary also saved as summary.json."""
-    out = Path(cfg.out)
-    reviews, review_stats = start_run(cfg, out)
-    backend = make_backend(cfg.backend)
-    run = generate_shard(cfg, reviews, out / CORPUS_FILE, backend=backend, progress=progress)
-    _, light = scan(out / CORPUS_FILE)
-    return write_summary(cfg, out, backend.describe(), review_stats, run, light)
+    out = check_output_dir(Path(cfg.out), "generate out")
+    with FolderLock(out, "generate"):  # a second run on this folder would write every record twice
+        reviews, review_stats = start_run(cfg, out)
+        backend = make_backend(cfg.backend)
+        run = generate_shard(cfg, reviews, out / CORPUS_FILE, backend=backend, progress=progress)
+        _, light = scan(out / CORPUS_FILE)
+        return write_summary(cfg, out, backend.describe(), review_stats, run, light)

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from fsa_distill.errors import FsaError
+from fsa_distill.resources import FolderLock, check_output_dir
 from fsa_distill.teacher.config import GenerateConfig
 from fsa_distill.teacher.corpus import CorpusWriter
 from fsa_distill.teacher.generate import CORPUS_FILE, plan_tasks, start_run, write_summary
@@ -346,7 +347,13 @@ def generate_corpus_on_ray(cfg: GenerateConfig, progress: bool = True, address: 
     """The teacher stage on Ray; same output folder, corpus and summary.json as `generate_corpus`,
     plus `<out>/shards/`. Returns the summary."""
     require_ray()  # before any work: a missing extra is a one-line error, not a late crash
-    out = Path(cfg.out)
+    out = check_output_dir(Path(cfg.out), "generate out")
+    with FolderLock(out, "generate"):  # the same lock as the local executor's
+        return _run_on_ray(cfg, out, progress, address, n_shards, workers)
+
+
+def _run_on_ray(cfg: GenerateConfig, out: Path, progress: bool, address: Optional[str],
+                n_shards: Optional[int], workers: Optional[int]) -> dict:
     reviews, review_stats = start_run(cfg, out)
     shards_dir = out / SHARDS_DIR
     shards_dir.mkdir(parents=True, exist_ok=True)

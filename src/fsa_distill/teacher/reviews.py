@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 from fsa_distill.errors import FsaError
-from fsa_distill.resources import iter_jsonl, open_text, teacher_sample_path
+from fsa_distill import limits
+from fsa_distill.limits import clip
+from fsa_distill.resources import iter_jsonl, teacher_sample_path, text_lines
 from fsa_distill.teacher.text import normalize_text, words
 
 
@@ -48,18 +50,29 @@ def _rows_jsonl(path: Path) -> Iterator[tuple[str, dict]]:
 
 
 def _rows_csv(path: Path, needed: list[str]) -> Iterator[tuple[str, dict]]:
-    with open_text(path) as f:
-        reader = csv.DictReader(f)
+    # Lines are decoded one by one (a Latin-1 byte is an error naming its line, not a traceback),
+    # and strict=True makes a quote left open an error instead of one field swallowing the rest
+    # of the file.
+    lines = text_lines(path)
+    at = {"line": 0}
+
+    def physical():
+        for n, line in lines:
+            at["line"] = n
+            yield line
+
+    reader = csv.DictReader(physical(), strict=True)
+    try:
         header = reader.fieldnames or []
         missing = [c for c in needed if c not in header]
         if missing:
-            raise FsaError(f"{path}: no column {missing[0]!r} (columns: {', '.join(header)})")
-        try:
-            for row in reader:
-                # Line of the row's end; the header is line 1.
-                yield f"{path}:{reader.line_num}", row
-        except csv.Error as e:
-            raise FsaError(f"{path}:{reader.line_num}: {e}") from None
+            raise FsaError(f"{path}: no column {missing[0]!r} (columns: {clip(', '.join(header))})")
+        for row in reader:
+            if None in row:  # more fields than the header
+                raise FsaError(f"{path}:{at['line']}: more fields than the header's {len(header)}")
+            yield f"{path}:{at['line']}", row
+    except csv.Error as e:
+        raise FsaError(f"{path}:{at['line']}: bad CSV ({e})") from None
 
 
 def _rows_table(path: Path, rows: list[dict], needed: list[str]) -> Iterator[tuple[str, dict]]:
@@ -74,6 +87,9 @@ def _rows_table(path: Path, rows: list[dict], needed: list[str]) -> Iterator[tup
 def _rows_parquet(path: Path, needed: list[str]) -> Iterator[tuple[str, dict]]:
     import pyarrow.parquet as pq
 
+    if path.stat().st_size > limits.MAX_FILE_BYTES:  # read whole: bound it like any file read whole
+        raise FsaError(f"{path}: larger than {limits.MAX_FILE_BYTES} bytes "
+                       "(raise FSA_DISTILL_MAX_FILE_BYTES, or split the file)")
     try:
         table = pq.read_table(path)
     except Exception as e:  # pyarrow raises several types for a broken file
@@ -232,6 +248,9 @@ def load_reviews(cfg) -> tuple[list[Review], dict]:
                 stats["duplicate"] += 1
                 continue
             seen.add(norm)
+        if len(r.text) > limits.MAX_TEXT_CHARS:  # before split(): a 50 MB "review" is not read into words
+            stats["too_long"] += 1
+            continue
         n_words = len(r.text.split())
         if n_words < cfg.min_words:
             stats["too_short"] += 1

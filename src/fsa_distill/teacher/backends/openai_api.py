@@ -17,6 +17,7 @@ from typing import Optional, Sequence
 
 from fsa_distill.errors import FsaError
 from fsa_distill.teacher.backends.base import Backend, Completion, RenderedPrompt, check_mode
+from fsa_distill.teacher.config import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -77,13 +78,14 @@ class OpenAIBackend(Backend):
         self.cfg = cfg
         self.mode = cfg.mode
         self.teacher = cfg.teacher or cfg.model
-        self.base_url = cfg.base_url.rstrip("/")
+        self.base_url = cfg.base_url.rstrip("/")  # what the client gets
+        self.url_shown = redact_url(self.base_url)  # what logs, errors and run records get
         self._limiter = RateLimiter(cfg.requests_per_second)
         self._client = None
         self._loop = None
 
     def describe(self) -> dict:
-        return {**super().describe(), "base_url": self.base_url, "api_key_env": self.cfg.api_key_env}
+        return {**super().describe(), "base_url": self.url_shown, "api_key_env": self.cfg.api_key_env}
 
     def _api_key(self) -> str:
         key = os.environ.get(self.cfg.api_key_env)
@@ -156,15 +158,15 @@ class OpenAIBackend(Backend):
             except openai.APIStatusError as e:
                 status = e.status_code
                 if status in (401, 403):
-                    raise FsaError(f"teacher at {self.base_url} refused the key (HTTP {status}); "
+                    raise FsaError(f"teacher at {self.url_shown} refused the key (HTTP {status}); "
                                    f"check ${self.cfg.api_key_env}") from None
                 if status == 404:
-                    raise FsaError(f"teacher at {self.base_url}: HTTP 404 for model {self.cfg.model!r} "
+                    raise FsaError(f"teacher at {self.url_shown}: HTTP 404 for model {self.cfg.model!r} "
                                    f"in {self.mode} mode (wrong base_url, model or mode?)") from None
                 if status in REJECT_STATUS:
                     return Completion("", "error", error=f"HTTP {status}: {_short(e)}", attempts=attempt + 1)
                 if status not in RETRY_STATUS and status < 500:
-                    raise FsaError(f"teacher at {self.base_url}: HTTP {status}: {_short(e)}") from None
+                    raise FsaError(f"teacher at {self.url_shown}: HTTP {status}: {_short(e)}") from None
                 last_err, retry_after = e, _retry_after(e)
             except (openai.APITimeoutError, openai.APIConnectionError, openai.APIResponseValidationError,
                     MalformedResponse, ValueError) as e:
@@ -180,7 +182,7 @@ class OpenAIBackend(Backend):
             kind = "unreachable"
         else:
             kind = "kept failing"
-        raise FsaError(f"teacher at {self.base_url} {kind} after {self.cfg.max_retries + 1} attempts: "
+        raise FsaError(f"teacher at {self.url_shown} {kind} after {self.cfg.max_retries + 1} attempts: "
                        f"{type(last_err).__name__}: {_short(last_err)}")
 
 
