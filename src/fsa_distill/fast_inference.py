@@ -241,8 +241,11 @@ class CT2Generator:
                   max_length=max_input_length)["input_ids"]
         tokens = [tok.convert_ids_to_tokens(x) for x in ids]
         # transformers' max_length counts the decoder start token; CTranslate2's does not.
+        # min_decoding_length=0: CTranslate2 forbids the end token at the first step by default,
+        # so a model that answers "" (no aspect) would be made to write something.
         results = self.translator.translate_batch(tokens, max_batch_size=batch_size, beam_size=num_beams,
-                                                  max_decoding_length=max(1, max_length - 1))
+                                                  max_decoding_length=max(1, max_length - 1),
+                                                  min_decoding_length=0)
         out = []
         for r in results:
             out_ids = tok.convert_tokens_to_ids(r.hypotheses[0])

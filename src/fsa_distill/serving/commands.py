@@ -22,8 +22,8 @@ def register(sub) -> None:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--fast", action="store_true", help='CTranslate2 CPU path (pip install "fsa-distill[fast]")')
     p.add_argument("--max-batch", type=int, default=32, help="most texts in one generation call (default 32; 1: no batching)")
-    p.add_argument("--max-wait-ms", type=float, default=10.0,
-                   help="how long the first queued text waits for others to join its batch (default 10)")
+    p.add_argument("--max-wait-ms", type=float, default=5.0,
+                   help="how long the first queued text waits for others to join its batch (default 5)")
     p.add_argument("--max-texts", type=int, help="most texts per request (default 64)")
     p.add_argument("--max-text-chars", type=int, help="most characters per text (default FSA_DISTILL_MAX_TEXT_CHARS, 20000)")
     p.add_argument("--max-body-bytes", type=int, help="largest request body (default 2 MiB)")
