@@ -110,6 +110,14 @@ def test_a_repeating_generation_collapses_to_one_aspect_per_occurrence():
     assert len({(a.start, a.end) for a in r.aspects}) == 2
 
 
+def test_a_term_found_only_inside_a_longer_one_collapses_into_it():
+    text = "The wine list is impressive but the rice and fried rice were bland."
+    r = to_result("atsa", text, "wine list | positive ; wine | negative ; fried rice | negative ; rice | negative")
+    assert [(a.aspect, text[a.start:a.end]) for a in r.aspects] == [
+        ("wine list", "wine list"), ("fried rice", "fried rice"), ("rice", "rice")]  # "rice" also occurs alone
+    assert r.aspects[2].start == 36
+
+
 def test_absent_terms_are_flagged_and_kept_only_on_request():
     text = "The keyboard feels cheap."
     r = to_result("atsa", text, "keyboard | negative ; wait | negative ; wait | negative")

@@ -100,19 +100,28 @@ def locate_spans(text: str, terms: Sequence[str]) -> list[tuple[int, int] | None
     return spans
 
 
+def _inside(span: tuple[int, int], other: tuple[int, int]) -> bool:
+    return other[0] <= span[0] and span[1] <= other[1]
+
+
 def _clean_atsa(text: str, pairs: list[tuple[str, str]], keep_absent: bool) -> list[AspectSentiment]:
-    """One aspect per distinct span, in generated order: a repeat that `locate_spans` could only
-    place on a span already given (the text holds the term fewer times than the model wrote it)
-    is dropped, whatever its polarity (the first one written wins). Absent terms: flagged, kept
-    once each only if asked."""
-    aspects, seen_spans, seen_absent = [], set(), set()
-    for (term, polarity), span in zip(pairs, locate_spans(text, [a for a, _ in pairs])):
-        if span is None:
-            if keep_absent and term.lower() not in seen_absent:
-                seen_absent.add(term.lower())
-                aspects.append(AspectSentiment(term, polarity, None, None, in_text=False))
-        elif span not in seen_spans:
-            seen_spans.add(span)
+    """One aspect per place in the text, in generated order. Dropped, whatever its polarity: a
+    repeat that `locate_spans` could only put on a span already given (the text holds the term
+    fewer times than the model wrote it; the first one written wins), and a term found only
+    inside a longer kept term ("wine" inside "wine list"). Absent terms: flagged, kept once each
+    only if asked."""
+    spans = locate_spans(text, [a for a, _ in pairs])
+    kept: set[int] = set()
+    # Longest first (as locate_spans places them), then in generated order.
+    for i in sorted((i for i, s in enumerate(spans) if s), key=lambda i: (spans[i][0] - spans[i][1], i)):
+        if not any(_inside(spans[i], spans[j]) for j in kept):
+            kept.add(i)
+    aspects, seen_absent = [], set()
+    for i, ((term, polarity), span) in enumerate(zip(pairs, spans)):
+        if span is None and keep_absent and term.lower() not in seen_absent:
+            seen_absent.add(term.lower())
+            aspects.append(AspectSentiment(term, polarity, None, None, in_text=False))
+        elif i in kept:
             aspects.append(AspectSentiment(term, polarity, *span, in_text=True))
     return aspects
 
