@@ -11,7 +11,7 @@ import time
 
 import httpx
 import pytest
-from conftest import CANNED, FakeAnalyzer
+from serving_helpers import CANNED, FakeAnalyzer
 
 PASTA = "The pasta was great but the waiter was rude."
 LAPTOP = "The battery life is amazing, though the keyboard feels cheap."

@@ -74,7 +74,7 @@ def test_example_buttons_work_from_the_keyboard_and_absent_terms_are_not_marked(
 
 
 def test_acsa_categories_are_labelled_chips_and_errors_are_shown(serve_app):
-    from conftest import FakeAnalyzer
+    from serving_helpers import FakeAnalyzer
 
     srv = serve_app(analyzer=FakeAnalyzer(task="acsa"), max_text_chars=100)
 
@@ -96,7 +96,7 @@ def test_acsa_categories_are_labelled_chips_and_errors_are_shown(serve_app):
 def test_the_page_against_a_real_serve_command(tiny_dir, tmp_path):
     """`fsa-distill serve` with the tiny model: the page shows what the API answers."""
     import httpx
-    from conftest import free_port, start_serve, stop, wait_healthy
+    from serving_helpers import free_port, start_serve, stop, wait_healthy
 
     port = free_port()
     proc = start_serve(["-m", str(tiny_dir), "--port", str(port)], log=tmp_path / "serve.log")

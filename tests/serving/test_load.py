@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import free_port, start_serve, stop, wait_healthy
+from serving_helpers import free_port, start_serve, stop, wait_healthy
 
 REQUESTS, CLIENTS, BAD_SHARE = 2000, 32, 0.05
 BAD_BODIES = [b'{"texts": ["unterminated"', b'{"text": "caf\xe9"}', b'{"texts": []}', b'{"texts": [1, 2]}',

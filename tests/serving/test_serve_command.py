@@ -12,7 +12,7 @@ import time
 
 import httpx
 import pytest
-from conftest import REPO, free_port, start_serve, stop, wait_healthy
+from serving_helpers import REPO, free_port, start_serve, stop, wait_healthy
 
 from fsa_distill.cli import main
 from fsa_distill.serving.commands import is_loopback
