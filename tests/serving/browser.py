@@ -97,12 +97,19 @@ class Browser:
         return r["result"].get("value")
 
     async def goto(self, url: str, ready: str = "document.readyState === 'complete'") -> None:
+        # Mark the old document, so that `ready` is never read from it while the new one loads.
+        await self.js("window.__fsaOld = true")
         await self.send("Page.navigate", url=url)
-        await self.wait_for(ready)
+        await self.wait_for(f"!window.__fsaOld && ({ready})")
 
     async def wait_for(self, condition: str, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
-        while not await self.js(f"Boolean({condition})"):
+        while True:
+            try:
+                if await self.js(f"Boolean({condition})"):
+                    return
+            except RuntimeError:  # the document was being replaced mid-evaluation: ask again
+                pass
             if time.monotonic() > deadline:
                 raise TimeoutError(f"page: {condition} not true within {timeout} s")
             await asyncio.sleep(0.05)
