@@ -3,7 +3,7 @@ with the tiny model (slow): the API round trip, SIGTERM with a request in flight
 
 from __future__ import annotations
 
-import json
+import os
 import signal
 import subprocess
 import sys
@@ -104,6 +104,6 @@ def test_sigterm_finishes_the_request_in_flight_then_exits(tiny_dir, tmp_path):
 def test_a_missing_model_exits_2_with_one_line(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "fsa_distill.cli", "serve", "-m", str(tmp_path / "nope"),
                            "--port", str(free_port())], capture_output=True, text=True, timeout=120,
-                          env={**__import__("os").environ, "PYTHONPATH": str(REPO / "src")})
+                          env={**os.environ, "PYTHONPATH": str(REPO / "src")})
     assert proc.returncode == 2
     assert "error: model" in proc.stderr and "no such folder" in proc.stderr
