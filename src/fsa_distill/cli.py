@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "fsa_distill.student.commands",      # build-student, pretrain, finetune
     "fsa_distill.evaluation.commands",   # evaluate, zeroshot, llm-eval, report
     "fsa_distill.inference_commands",    # predict
+    "fsa_distill.serving.commands",      # serve
     "fsa_distill.pipeline.commands",     # run
 ]
 

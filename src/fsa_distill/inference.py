@@ -4,13 +4,17 @@
     sa = SentimentAnalyzer.from_pretrained("runs/rest14/seed42")      # folder, hub id or preset
     sa.predict("The pasta was great but the waiter was rude.")
     # AnalysisResult(text=..., generated='pasta | positive ; waiter | negative',
-    #                aspects=[AspectSentiment('pasta', 'positive', 4, 9), AspectSentiment('waiter', 'negative', 28, 34)])
+    #                aspects=[AspectSentiment('pasta', 'positive', 4, 9, in_text=True),
+    #                         AspectSentiment('waiter', 'negative', 28, 34, in_text=True)])
 
-The model writes `aspect | polarity ; ...` (reference-system.md §2c). Here it is read leniently:
-chunks are split as the reference parser does, but an ATSA term that is not a case-sensitive
-substring of the text is kept (with a case-insensitive span, or no span) rather than dropped,
-because a user wants to see what the model said. `fsa-distill score` keeps the strict reference
-parser. Empty texts are not sent to the model; they come back as empty results.
+The model writes `aspect | polarity ; ...` (reference-system.md §2c). Here it is read for a
+user, not for the scorer: chunks are split as the reference parser does; an ATSA term gets its
+character span (exact match first, then case-insensitive); a term generated more often than the
+text holds it collapses to one aspect per occurrence (a model that repeats itself does not make
+two aspects with one span); a term that is nowhere in the text is flagged `in_text=False` and left
+out of `aspects` unless `keep_absent=True`. The raw generated string is always kept in `generated`.
+`fsa-distill score` keeps the strict reference parser. Empty texts are not sent to the model; they
+come back as empty results.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ class AspectSentiment:
     polarity: str               # positive | neutral | negative | conflict
     start: int | None = None    # character span of the term in the text (ATSA); None if absent
     end: int | None = None
+    in_text: bool | None = None  # ATSA: whether the term occurs in the text; ACSA: None (a category)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -61,41 +66,81 @@ def parse_generated(seq: str) -> list[tuple[str, str]]:
     return [p for p in parse_pairs("acsa", seq, "") if p[0]]
 
 
-def _pick(matches: list[tuple[int, int]], used: list[tuple[int, int]]) -> tuple[int, int] | None:
+def _pick(exact: list[tuple[int, int]], folded: list[tuple[int, int]],
+          used: list[tuple[int, int]]) -> tuple[int, int] | None:
     # Prefer an occurrence no other term has claimed (so "rice" is not placed inside "fried
-    # rice" when it also occurs alone), then one not claimed by an identical span, then any.
-    free = [m for m in matches if all(m[1] <= s or m[0] >= e for s, e in used)]
-    unclaimed = [m for m in matches if m not in used]
-    for group in (free, unclaimed, matches):
-        if group:
-            return group[0]
+    # rice" when it also occurs alone), then one not claimed by an identical span, then any;
+    # within each, an exact match before a case-insensitive one ("waiter" then "Waiter").
+    def free(m):
+        return all(m[1] <= s or m[0] >= e for s, e in used)
+
+    for keep in (free, lambda m: m not in used, lambda m: True):
+        for matches in (exact, folded):
+            group = [m for m in matches if keep(m)]
+            if group:
+                return group[0]
     return None
 
 
 def locate_spans(text: str, terms: Sequence[str]) -> list[tuple[int, int] | None]:
     """Character span of each term in `text`: its first occurrence not used by another term, so a
     repeated term gets successive spans; exact match first, then case-insensitive; None if absent.
-    Longer terms are placed first so that a short term does not take a spot inside a long one."""
+    When the text holds a term fewer times than asked, the extra ones reuse a span (which
+    `to_result` then drops). Longer terms are placed first so that a short term does not take a
+    spot inside a long one."""
     spans: list[tuple[int, int] | None] = [None] * len(terms)
     used: list[tuple[int, int]] = []
     for i in sorted(range(len(terms)), key=lambda i: -len(terms[i])):  # stable: repeats keep order
         pattern = re.escape(terms[i])
-        for flags in (0, re.IGNORECASE):
-            span = _pick([m.span() for m in re.finditer(pattern, text, flags)], used)
-            if span is not None:
-                spans[i] = span
-                used.append(span)
-                break
+        span = _pick([m.span() for m in re.finditer(pattern, text)],
+                     [m.span() for m in re.finditer(pattern, text, re.IGNORECASE)], used)
+        if span is not None:
+            spans[i] = span
+            used.append(span)
     return spans
 
 
-def to_result(task: str, text: str, generated: str, truncated: bool = False) -> AnalysisResult:
+def _inside(span: tuple[int, int], other: tuple[int, int]) -> bool:
+    return other[0] <= span[0] and span[1] <= other[1]
+
+
+def _clean_atsa(text: str, pairs: list[tuple[str, str]], keep_absent: bool) -> list[AspectSentiment]:
+    """One aspect per place in the text, in generated order. Dropped, whatever its polarity: a
+    repeat that `locate_spans` could only put on a span already given (the text holds the term
+    fewer times than the model wrote it; the first one written wins), and a term found only
+    inside a longer kept term ("wine" inside "wine list"). Absent terms: flagged, kept once each
+    only if asked."""
+    spans = locate_spans(text, [a for a, _ in pairs])
+    kept: set[int] = set()
+    # Longest first (as locate_spans places them), then in generated order.
+    for i in sorted((i for i, s in enumerate(spans) if s), key=lambda i: (spans[i][0] - spans[i][1], i)):
+        if not any(_inside(spans[i], spans[j]) for j in kept):
+            kept.add(i)
+    aspects, seen_absent = [], set()
+    for i, ((term, polarity), span) in enumerate(zip(pairs, spans)):
+        if span is None and keep_absent and term.lower() not in seen_absent:
+            seen_absent.add(term.lower())
+            aspects.append(AspectSentiment(term, polarity, None, None, in_text=False))
+        elif i in kept:
+            aspects.append(AspectSentiment(term, polarity, *span, in_text=True))
+    return aspects
+
+
+def _clean_acsa(pairs: list[tuple[str, str]]) -> list[AspectSentiment]:
+    """Each (category, polarity) once. One category with two polarities stays two aspects: a
+    sentence can praise one dish and pan another (both `food quality`)."""
+    seen, aspects = set(), []
+    for category, polarity in pairs:
+        if (category.lower(), polarity) not in seen:
+            seen.add((category.lower(), polarity))
+            aspects.append(AspectSentiment(category, polarity))
+    return aspects
+
+
+def to_result(task: str, text: str, generated: str, truncated: bool = False,
+              keep_absent: bool = False) -> AnalysisResult:
     pairs = parse_generated(generated)
-    if task == "atsa":
-        spans = locate_spans(text, [a for a, _ in pairs])
-        aspects = [AspectSentiment(a, p, *(s or (None, None))) for (a, p), s in zip(pairs, spans)]
-    else:
-        aspects = [AspectSentiment(a, p) for a, p in pairs]
+    aspects = _clean_atsa(text, pairs, keep_absent) if task == "atsa" else _clean_acsa(pairs)
     return AnalysisResult(text, generated, aspects, truncated)
 
 
@@ -104,12 +149,14 @@ class SentimentAnalyzer:
     """A fine-tuned student ready to predict. Build it with `from_pretrained`."""
 
     def __init__(self, model, tokenizer, *, task: str = "atsa", meta: dict | None = None, source: str | None = None,
-                 fast: bool = False, device: str | None = None, max_input_length: int | None = None):
+                 fast: bool = False, device: str | None = None, max_input_length: int | None = None,
+                 keep_absent: bool = False):
         if task not in TASKS:
             raise FsaError(f"unknown task {task!r}: expected one of {', '.join(TASKS)}")
         self.model, self.tokenizer, self.task = model, tokenizer, task
         self.meta = dict(meta or {})
         self.source = source
+        self.keep_absent = keep_absent  # keep ATSA terms that are not in the text (flagged in_text=False)
         decode = self.meta.get("decode") or {}
         # Decode as the model was evaluated (finetune records it), else as the reference: greedy, 100.
         self.max_length = int(decode.get("max_length") or 100)
@@ -132,9 +179,11 @@ class SentimentAnalyzer:
 
     @classmethod
     def from_pretrained(cls, path_or_id: str | Path, task: str | None = None, device: str | None = None,
-                        fast: bool = False, max_input_length: int | None = None) -> "SentimentAnalyzer":
+                        fast: bool = False, max_input_length: int | None = None,
+                        keep_absent: bool = False) -> "SentimentAnalyzer":
         """Load a model folder written by `fsa-distill finetune` (or any seq2seq folder, hub id or
-        student preset). `task` defaults to the one in the folder's fsa_distill.json, else atsa."""
+        student preset). `task` defaults to the one in the folder's fsa_distill.json, else atsa.
+        `keep_absent`: keep generated ATSA terms that are not in the text (with `in_text=False`)."""
         from fsa_distill.student.models import PRESETS, default_device, load_student, read_meta, resolve_model
 
         spec = str(path_or_id)
@@ -157,7 +206,7 @@ class SentimentAnalyzer:
         path = resolve_model(spec)
         meta = read_meta(path) if Path(path).is_dir() else {}
         return cls(model, tokenizer, task=task or meta.get("task") or "atsa", meta=meta, source=path,
-                   fast=fast, device=device, max_input_length=max_input_length)
+                   fast=fast, device=device, max_input_length=max_input_length, keep_absent=keep_absent)
 
     def save_pretrained(self, out_dir: str | Path) -> None:
         """Write the model, tokenizer and fsa_distill.json (with the task) and the model card if any."""
@@ -223,7 +272,8 @@ class SentimentAnalyzer:
 
             generated = [ground(self.task, g, texts[i]) for i, g in zip(todo, generated)]
         for i, n, g in zip(todo, lengths, generated):
-            results[i] = to_result(self.task, texts[i], g, truncated=n > self.max_input_length)
+            results[i] = to_result(self.task, texts[i], g, truncated=n > self.max_input_length,
+                                   keep_absent=self.keep_absent)
         return results
 
     def _warn_truncated(self, n: int) -> None:

@@ -53,6 +53,8 @@ def register(sub) -> None:
     p.add_argument("--max-input-length", type=int, help="truncate longer texts (tokens; default: the model's limit, 512)")
     p.add_argument("--fast", action="store_true", help='CTranslate2 CPU path (pip install "fsa-distill[fast]")')
     p.add_argument("--device", help="cpu, cuda, ... (default: cuda if available)")
+    p.add_argument("--keep-absent", action="store_true",
+                   help="keep generated terms that are not in the text (flagged in_text: false)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.set_defaults(func=run_predict)
 
@@ -286,7 +288,7 @@ def run_predict(args) -> int:
     from fsa_distill.inference import SentimentAnalyzer
 
     sa = SentimentAnalyzer.from_pretrained(args.model, task=args.task, device=args.device, fast=args.fast,
-                                           max_input_length=args.max_input_length)
+                                           max_input_length=args.max_input_length, keep_absent=args.keep_absent)
     try:
         out = open(out_path, "w", encoding="utf-8", newline="") if out_path else sys.stdout
     except OSError as e:
