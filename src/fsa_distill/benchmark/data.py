@@ -223,16 +223,20 @@ def read_bounded(path: Path) -> str:
     return text
 
 
-def load_file(path: str | Path, split: str = "") -> list[Example]:
-    """Load and validate one dataset file (plain or .gz) in the reference schema."""
-    path = Path(path)
+def read_json(path: Path):
+    """A whole JSON file (plain or .gz), bounded in size and nesting before it is parsed."""
     text = read_bounded(path)
     check_json_depth(text, path)
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as e:
         raise FsaError(f"{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
-    return parse_records(data, path, split or path.name.split(".")[0])
+
+
+def load_file(path: str | Path, split: str = "") -> list[Example]:
+    """Load and validate one dataset file (plain or .gz) in the reference schema."""
+    path = Path(path)
+    return parse_records(read_json(path), path, split or path.name.split(".")[0])
 
 
 def check_disjoint_ids(a: list[Example], b: list[Example]) -> None:

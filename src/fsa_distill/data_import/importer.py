@@ -20,7 +20,12 @@ from pydantic import Field
 
 from fsa_distill.config import StrictConfig
 from fsa_distill.data_import import hf, pyabsa, semeval, table
-from fsa_distill.data_import.records import ImportReport, RawSentence, finalize, label_mapper
+from fsa_distill.data_import.records import (
+    ImportReport,
+    RawSentence,
+    finalize,
+    label_mapper,
+)
 from fsa_distill.errors import FsaError
 
 FORMATS = ("auto", "benchmark", "semeval2014", "semeval2016", "csv", "jsonl", "parquet", "apc", "atepc", "hf")
@@ -103,15 +108,10 @@ def read_source(fmt: str, source: str, split: str, opts: ImportOptions, report: 
 def read_benchmark(path: Path) -> list[RawSentence]:
     """A benchmark-schema file read leniently (offsets re-found where they miss), for repairing
     hand-written files; the strict reader is benchmark.data.load_file."""
-    from fsa_distill.benchmark.data import check_json_depth, read_bounded
+    from fsa_distill.benchmark.data import read_json
     from fsa_distill.data_import.table import aspect_from
 
-    text = read_bounded(path)
-    check_json_depth(text, path)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise FsaError(f"{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    data = read_json(path)
     if not isinstance(data, list):
         raise FsaError(f"{path}: expected a JSON array of sentences at the top level")
     out = []

@@ -265,16 +265,19 @@ def _save(fig, plt, path: Path) -> None:
     plt.close(fig)
 
 
+def _panel_rows(rows, group, n_models: int) -> tuple[list[dict], list[str], float]:
+    """The rows of one (task, dataset, fraction) panel, its views in order, and the bar width."""
+    sel = [r for r in rows if (r["task"], r["dataset"], r.get("train_fraction", 1.0)) == group]
+    return sel, [v for v in VIEW_ORDER if any(r["view"] == v for r in sel)], 0.8 / max(1, n_models)
+
+
 def plot_f1_by_view(rows, path: Path) -> None:
     plt = _pyplot()
     groups = _groups(rows)
     models = sorted({r["model"] for r in rows})
     fig, axes = _panels(plt, len(groups))
     for ax, group in zip(axes, groups):
-        task, ds, frac = group
-        sel_rows = [r for r in rows if (r["task"], r["dataset"], r.get("train_fraction", 1.0)) == group]
-        views = [v for v in VIEW_ORDER if any(r["view"] == v for r in sel_rows)]
-        width = 0.8 / max(1, len(models))
+        sel_rows, views, width = _panel_rows(rows, group, len(models))
         for i, m in enumerate(models):
             sel = {r["view"]: r for r in sel_rows if r["model"] == m}
             xs = [j + i * width for j, v in enumerate(views) if v in sel]
@@ -298,9 +301,7 @@ def plot_deltas(drows, path: Path) -> bool:
     models = sorted({d["model"] for d in drows})
     fig, axes = _panels(plt, len(groups))
     for ax, group in zip(axes, groups):
-        sel_rows = [d for d in drows if (d["task"], d["dataset"], d.get("train_fraction", 1.0)) == group]
-        views = [v for v in VIEW_ORDER if any(d["view"] == v for d in sel_rows)]
-        width = 0.8 / max(1, len(models))
+        sel_rows, views, width = _panel_rows(drows, group, len(models))
         for i, m in enumerate(models):
             sel = {d["view"]: d for d in sel_rows if d["model"] == m}
             xs = [j + i * width for j, v in enumerate(views) if v in sel]

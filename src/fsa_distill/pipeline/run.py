@@ -236,21 +236,21 @@ def waves(stages: list[Stage]) -> list[tuple[str, list[Stage], list[Stage]]]:
     by_name = {s.name: s for s in stages}
     started: set[str] = set()
     out = []
+
+    def visit(name: str, need: list[Stage]) -> None:  # a stage's unfinished upstream, deps first
+        dep = by_name[name]
+        for d in dep.deps:
+            visit(d, need)
+        if not dep.done and name not in started:
+            started.add(name)
+            need.append(dep)
+
     for sweep in dict.fromkeys(s.sweep for s in stages if s.kind == "finetune"):
         todo = [s for s in stages if s.kind == "finetune" and s.sweep == sweep and not s.done]
         need: list[Stage] = []
-
-        def visit(name: str) -> None:
-            dep = by_name[name]
-            for d in dep.deps:
-                visit(d)
-            if not dep.done and name not in started:
-                started.add(name)
-                need.append(dep)
-
         for s in todo:
             for d in s.deps:
-                visit(d)
+                visit(d, need)
         out.append((sweep, need, todo))
     # Upstream stages no fine-tuning reads (e.g. a corpus built for later) still run, first.
     orphans = [s for s in stages if s.kind != "finetune" and not s.done and s.name not in started]
