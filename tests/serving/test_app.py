@@ -158,14 +158,14 @@ def test_unknown_paths_and_methods_are_json_errors(serve_app):
 
 
 def test_bearer_token_is_required_on_the_api_when_set(serve_app):
-    srv = serve_app(api_key="s3cret-token")
+    srv = serve_app(api_key="test-bearer-value")
     assert httpx.get(srv.base + "/health", timeout=10).json()["auth"] is True
-    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic s3cret-token"}):
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic test-bearer-value"}):
         r = post(srv, {"text": PASTA}, headers=headers)
         assert r.status_code == 401 and r.json()["error"]["field"] == "authorization"
-        assert "s3cret" not in r.text
+        assert "test-bearer-value" not in r.text
         assert httpx.get(srv.base + "/v1/model", headers=headers, timeout=10).status_code == 401
-    ok = {"Authorization": "Bearer s3cret-token"}
+    ok = {"Authorization": "Bearer test-bearer-value"}
     assert post(srv, {"text": PASTA}, headers=ok).status_code == 200
     assert httpx.get(srv.base + "/v1/model", headers=ok, timeout=10).status_code == 200
 

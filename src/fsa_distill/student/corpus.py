@@ -20,16 +20,15 @@ twice and a random half of them a third time).
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 from fsa_distill.errors import FsaError
 from fsa_distill.limits import echo
-from fsa_distill.resources import text_lines
+from fsa_distill.resources import json_object, text_lines
 from fsa_distill.student.models import to_model_text
 
 KINDS = ("analysis", "rewrite")
@@ -129,13 +128,7 @@ def iter_records(paths: Sequence[str | Path]) -> Iterator[CorpusRecord]:
             if not line.strip():
                 continue
             where = f"{path}:{lineno}"
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise FsaError(f"{where}: invalid JSON ({e.msg})") from None
-            except RecursionError:
-                raise FsaError(f"{where}: JSON nested too deep") from None
-            rec = _parse_record(obj, where, domain)
+            rec = _parse_record(json_object(line, where), where, domain)
             if rec is not None:
                 yield rec
 
