@@ -2,7 +2,7 @@
 
 Reference (reference-system.md §1b): batches of 64 in file order, padded to the batch's longest,
 `model.generate(max_length=100, num_beams=1)`, decode with skip_special_tokens.
-Ours (`fsa_distill.evaluation.generate`): the same greedy decoding, inputs sorted by length so a
+Ours (`fsa_distill.decoding.generate`): the same greedy decoding, inputs sorted by length so a
 batch pads little and its sequences finish together, larger batches, inference mode.
 
 Prints how many predictions differ (expected: none), that F1 is equal to two decimals, and the
@@ -54,8 +54,8 @@ def main() -> None:
 
     from fsa_distill.benchmark.scoring import score
     from fsa_distill.benchmark.views import load_view
-    from fsa_distill.evaluation.generate import generate
-    from fsa_distill.student.models import load_student
+    from fsa_distill.decoding.generate import generate
+    from fsa_distill.models import load_student
 
     model_path = args.model or trained_tiny(tempfile.mkdtemp(prefix="eval-speed-"))
     model, tok = load_student(model_path)

@@ -39,7 +39,7 @@ def benchmark_sentences(n: int) -> list[str]:
 def naive(sa, texts: list[str]) -> list[str]:
     import torch
 
-    from fsa_distill.student.models import from_model_text, to_model_text
+    from fsa_distill.decoding.text import from_model_text, to_model_text
 
     out = []
     with torch.inference_mode():
@@ -50,7 +50,7 @@ def naive(sa, texts: list[str]) -> list[str]:
             out.append(from_model_text(sa.tokenizer.decode(ids[0], skip_special_tokens=True,
                                                            clean_up_tokenization_spaces=sa.clean_up)))
     if sa.grounding:  # as predict does for students evaluated with span grounding (minilm)
-        from fsa_distill.evaluation.grounding import ground
+        from fsa_distill.decoding.grounding import ground
 
         out = [ground(sa.task, g, t) for g, t in zip(out, texts)]
     return out
@@ -84,7 +84,7 @@ def run_model(model: str, args) -> None:
     import transformers
 
     from fsa_distill.inference import SentimentAnalyzer
-    from fsa_distill.student.models import count_parameters
+    from fsa_distill.models import count_parameters
 
     if args.threads:
         # On a machine shared with other jobs, 2 spinning OpenMP threads can be 100x slower than 1.

@@ -32,11 +32,16 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
+    from fsa_distill.models import load_student
     from fsa_distill.resources import teacher_sample_path
-    from fsa_distill.student.corpus import read_records, tokenize_pairs
-    from fsa_distill.student.models import load_student
     from fsa_distill.student.optim import build_optimizer
-    from fsa_distill.student.sampler import LengthGroupedSampler, Seq2SeqCollator, padding_stats, shuffled_batches
+    from fsa_distill.student.pretrain_data import read_records, tokenize_pairs
+    from fsa_distill.student.sampler import (
+        LengthGroupedSampler,
+        Seq2SeqCollator,
+        padding_stats,
+        shuffled_batches,
+    )
 
     model, tok = load_student(args.model)
     ds = tokenize_pairs(read_records([teacher_sample_path()]), tok, 128, 400)

@@ -59,7 +59,7 @@ def ours(url: str, n: int, concurrency: int, workdir: Path) -> float:
     from fsa_distill.teacher.generate import generate_corpus
 
     out = Path(tempfile.mkdtemp(dir=workdir))
-    cfg = GenerateConfig(out=str(out), kinds=["analysis", "rewrite"], reviews={"sample": {"n": n, "seed": 1}},
+    cfg = GenerateConfig(output_dir=str(out), kinds=["analysis", "rewrite"], reviews={"sample": {"n": n, "seed": 1}},
                          backend={"type": "openai", "base_url": url, "model": "loopback"},
                          generation={"concurrency": concurrency, "max_tokens": 300})
     s = generate_corpus(cfg, progress=False)["run"]

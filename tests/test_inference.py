@@ -15,8 +15,14 @@ from pathlib import Path
 import pytest
 
 from fsa_distill.errors import FsaError
-from fsa_distill.inference import (AnalysisResult, AspectSentiment, SentimentAnalyzer, locate_spans,
-                                   parse_generated, to_result)
+from fsa_distill.inference import (
+    AnalysisResult,
+    AspectSentiment,
+    SentimentAnalyzer,
+    locate_spans,
+    parse_generated,
+    to_result,
+)
 
 TINY_META = {"kind": "finetuned", "task": "atsa", "dataset": "rest14", "seed": 0, "base_model": "tiny",
              "scores": {}, "decode": {"max_length": 12, "num_beams": 1}}
@@ -27,7 +33,7 @@ def make_tiny_model(base: Path) -> Path:
     command tests call this too and find the folder already there)."""
     out = base / "tiny-finetuned"
     if not (out / "fsa_distill.json").exists():
-        from fsa_distill.student.models import load_student, save_student
+        from fsa_distill.models import load_student, save_student
 
         model, tok = load_student("tiny")
         save_student(model, tok, out, meta=TINY_META)
@@ -160,7 +166,7 @@ def test_unknown_task_is_an_error(tiny_dir):
 
 
 def test_predict_one_and_many_in_input_order(sa, sentences):
-    from fsa_distill.evaluation.generate import generate
+    from fsa_distill.decoding.generate import generate
 
     results = sa.predict(sentences, batch_size=5)
     # unsorted, one batch: the reference's way; ours sorts by length and must give the same
@@ -263,7 +269,7 @@ def test_fast_path_lets_the_model_answer_nothing(sa, tmp_path, sentences):
     pytest.importorskip("ctranslate2")
     import torch
 
-    from fsa_distill.student.models import load_student, save_student
+    from fsa_distill.models import load_student, save_student
 
     model, tok = load_student(sa.source)
     batch = tok(sentences[:8], return_tensors="pt", padding=True)

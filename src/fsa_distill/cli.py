@@ -17,13 +17,15 @@ import traceback
 from fsa_distill import __version__
 from fsa_distill.errors import FsaError
 
-# One module per stage, in the order of the method. Each defines `register(subparsers)`.
+# One module per stage, in the order of the method. Each defines `register(subparsers)`; a new
+# command goes into its stage's commands.py (docs/architecture.md).
 COMMAND_MODULES = [
-    "fsa_distill.benchmark.commands",    # data stats, score
+    "fsa_distill.data_import.commands",  # data stats, data import, data export
+    "fsa_distill.benchmark.commands",    # score
     "fsa_distill.teacher.commands",      # generate
     "fsa_distill.student.commands",      # build-student, pretrain, finetune
     "fsa_distill.evaluation.commands",   # evaluate, zeroshot, llm-eval, report
-    "fsa_distill.inference_commands",    # predict
+    "fsa_distill.inference.commands",    # predict
     "fsa_distill.serving.commands",      # serve
     "fsa_distill.pipeline.commands",     # run
 ]
@@ -39,14 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name and (name == e.name or name.startswith(e.name + ".")):
-                # a stage package that is not installed in this build: its commands are absent
-                continue
-            raise
-        module.register(sub)
+        importlib.import_module(name).register(sub)
     return parser
 
 

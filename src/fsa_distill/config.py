@@ -11,24 +11,100 @@ Errors name the file and the key, in one line, e.g.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import copy
+import logging
 import math
 from pathlib import Path
-from typing import Any, Iterable, TypeVar
+from typing import Any, ClassVar, Iterable, NamedTuple, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from fsa_distill import limits
 from fsa_distill.errors import FsaError
 from fsa_distill.limits import clip, echo
 
 T = TypeVar("T", bound="StrictConfig")
+log = logging.getLogger(__name__)
+
+
+class Renamed(NamedTuple):
+    """A config key's new name; `values` maps old values to new ones when the meaning moved too."""
+
+    new: str
+    values: dict | None = None
+
+
+# Renamed keys are accepted with a warning (once per key and process); not while a stored config
+# is read back to compare it (runs.same_config), where the old name is expected.
+_QUIET_RENAMES = contextvars.ContextVar("quiet_renames", default=False)
+_WARNED: set[str] = set()
+
+
+@contextlib.contextmanager
+def quiet_renames():
+    token = _QUIET_RENAMES.set(True)
+    try:
+        yield
+    finally:
+        _QUIET_RENAMES.reset(token)
 
 
 class StrictConfig(BaseModel):
-    """Base for all configs: unknown keys are rejected, assignments are validated."""
+    """Base for all configs: unknown keys are rejected, assignments are validated.
+
+    `renamed` lists keys that were renamed (old -> Renamed(new)): one name per setting across
+    stages (`learning_rate`, `precision`, `output_dir`), the old one still accepted for one
+    release with a deprecation warning."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+    renamed: ClassVar[dict[str, Renamed]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_keys(cls, data):
+        if not cls.renamed or not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for old, (new, values) in cls.renamed.items():
+            if old not in data:
+                continue
+            if new in data:
+                raise ValueError(f"{old} and {new} are the same setting ({old} is its old name): give only {new}")
+            value = data.pop(old)
+            data[new] = values.get(value, value) if values and isinstance(value, (bool, str)) else value
+            if not _QUIET_RENAMES.get() and f"{cls.__name__}.{old}" not in _WARNED:
+                _WARNED.add(f"{cls.__name__}.{old}")
+                log.warning("config key %r is deprecated: it is now %r (the old name goes in the next release)",
+                            old, new)
+        return data
+
+
+def legacy_keys(cls: type[BaseModel], data: dict) -> dict:
+    """`data` (a raw config section for `cls`) with renamed keys written under their old names.
+    Stage folders are named by a hash of their raw config; hashing this form keeps every folder
+    name (and so every finished or committed run) where it was before the keys were renamed."""
+    out = dict(data)
+    for old, (new, values) in getattr(cls, "renamed", {}).items():
+        if new in out and old not in out:
+            value = out.pop(new)
+            back = {v: k for k, v in (values or {}).items()}
+            out[old] = back.get(value, value) if isinstance(value, (bool, str)) else value
+    for name, field in cls.model_fields.items():
+        sub = field.annotation
+        if name in out and isinstance(out[name], dict) and isinstance(sub, type) and issubclass(sub, BaseModel):
+            out[name] = legacy_keys(sub, out[name])
+    return out
+
+
+def deep_merge(base: dict, extra: dict) -> dict:
+    """`base` with `extra`'s keys set, section by section (nested dicts merge, other values replace)."""
+    out = copy.deepcopy(base)
+    for k, v in (extra or {}).items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+    return out
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:
@@ -201,20 +277,28 @@ def build_config(cls: type[T], data: dict, source: str = "config") -> T:
     return cfg
 
 
+def drop_none(flags: dict) -> dict:
+    """Only the flags given on the command line (None = not given), section by section."""
+    out = {}
+    for k, v in flags.items():
+        if isinstance(v, dict):
+            v = drop_none(v)
+        if v is not None and v != {}:
+            out[k] = v
+    return out
+
+
 def load_config(cls: type[T], path: str | Path | None = None, overrides: Iterable[str] = (),
-                base: dict | None = None) -> T:
-    """Load `cls` from an optional YAML file, then `base` keys, then command-line overrides."""
-    data: dict = {}
-    source = "config"
-    if path is not None:
-        data = read_yaml(path)
-        source = str(path)
-    if base:
-        data = {**data, **{k: v for k, v in base.items() if v is not None}}
+                flags: dict | None = None) -> T:
+    """The one way a command builds its config: the YAML file (optional), then the command's own
+    flags (nested dicts; None = flag not given, so the file's value stays), then key=value
+    overrides. The last one wins."""
+    data: dict = read_yaml(path) if path is not None else {}
+    data = deep_merge(data, drop_none(flags or {}))
     overrides = list(overrides)
     if overrides:
         data = apply_overrides(data, overrides)
-    return build_config(cls, data, source)
+    return build_config(cls, data, str(path) if path is not None else "command line" if flags is not None else "config")
 
 
 def dump_config(cfg: BaseModel, path: str | Path) -> None:
@@ -229,6 +313,14 @@ def add_config_args(parser, example: str = "", override_example: str = "train.ep
                         help=f"YAML recipe{', e.g. ' + example if example else ' (optional: defaults are built in)'}")
     parser.add_argument("overrides", nargs="*", metavar="key=value",
                         help=f"override config keys, e.g. {override_example}")
+
+
+def add_progress_flag(parser) -> None:
+    """The one progress switch of every command (`--no-progress` is its old spelling)."""
+    import argparse
+
+    parser.add_argument("--quiet", dest="quiet", action="store_true", help="no progress bars (logs, CI)")
+    parser.add_argument("--no-progress", dest="quiet", action="store_true", help=argparse.SUPPRESS)
 
 
 def split_config_args(args) -> tuple[str | None, list[str]]:

@@ -145,7 +145,7 @@ def test_llm_eval_acsa_completion_mode_whole_dataset_scores_with_the_score_comma
 
     srv = fake_server(answer)
     out = tmp_path / "acsa"
-    cfg = LLMEvalConfig(task="acsa", dataset="laptop16", data_dir=str(data), seed=3, shots=1, output=str(out),
+    cfg = LLMEvalConfig(task="acsa", dataset="laptop16", data_dir=str(data), seed=3, shots=1, output_dir=str(out),
                         backend={"type": "openai", "base_url": srv.base_url, "model": "m", "mode": "completion"})
     result = llm_eval(cfg, progress=False)
     assert len(srv.requests) == len(normal) == 65

@@ -4,12 +4,11 @@ import json
 import struct
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from fsa_distill.evaluation.report import write_report
 from fsa_distill.errors import FsaError
+from fsa_distill.evaluation.report import write_report
 
 
 def make_run(root, label, task, ds, seed, f1s: dict, curve=True):
@@ -82,7 +81,8 @@ def test_report_cli(runs, tmp_path):
 
 def test_dev_curves_are_on_the_test_scale_by_model_and_dataset(runs):
     """Dev F1 in 0-100 (as the tables), grouped by (task, dataset, fraction) and model, a curve per seed."""
-    from fsa_distill.evaluation.report import dev_curve_series, find_runs
+    from fsa_distill.evaluation.report import dev_curve_series
+    from fsa_distill.runs import find_runs
 
     series = dev_curve_series(find_runs([runs]))
     curves = series[("atsa", "rest14", 1.0), "distilled"]

@@ -9,8 +9,16 @@ import pytest
 from fsa_distill.cli import main
 from fsa_distill.errors import FsaError
 from fsa_distill.evaluation import zeroshot as zs
-from fsa_distill.evaluation.zeroshot import (LabelWordSettings, ZeroShotConfig, aggregate, classification_metrics,
-                                             label_word_scores, load_items, select, sentiment_value)
+from fsa_distill.evaluation.zeroshot import (
+    LabelWordSettings,
+    ZeroShotConfig,
+    aggregate,
+    classification_metrics,
+    label_word_scores,
+    load_items,
+    select,
+    sentiment_value,
+)
 
 
 def read_jsonl(path):
@@ -113,7 +121,7 @@ def test_undecided_counts_as_wrong():
 # ------------------------------------------------------------------------ the tiny student
 @pytest.fixture(scope="module")
 def tiny():
-    from fsa_distill.student.models import load_student
+    from fsa_distill.models import load_student
 
     return load_student("tiny")
 
@@ -196,12 +204,12 @@ def test_analysis_method_with_known_generations(tmp_path, monkeypatch):
     }
     monkeypatch.setattr(zs, "generate_analyses", lambda model, tok, texts, settings, progress: [canned[t] for t in texts])
     base = dict(model="tiny", dataset=str(data), methods=["analysis"])
-    strict = zs.zeroshot(ZeroShotConfig(**base, output=str(tmp_path / "u"), analysis={"fallback": "undecided"}),
+    strict = zs.zeroshot(ZeroShotConfig(**base, output_dir=str(tmp_path / "u"), analysis={"fallback": "undecided"}),
                          progress=False)["metrics"]["analysis"]
     assert strict["undecided"] == 2 and strict["analysis_undecided"] == 2 and strict["fallback_to_label_words"] == 0
     assert strict["accuracy"] == pytest.approx(3 / 6)  # 3 right, 1 wrong, 2 undecided
     assert strict["no_sentiment_stated"] == 1
-    fb = zs.zeroshot(ZeroShotConfig(**base, output=str(tmp_path / "f")), progress=False)["metrics"]["analysis"]
+    fb = zs.zeroshot(ZeroShotConfig(**base, output_dir=str(tmp_path / "f")), progress=False)["metrics"]["analysis"]
     assert fb["undecided"] == 0 and fb["analysis_undecided"] == 2 and fb["fallback_to_label_words"] == 2
     rows = {r["sentence"]: r for r in read_jsonl(tmp_path / "f" / "predictions_analysis.jsonl")}
     tie = rows["The cast is superb."]

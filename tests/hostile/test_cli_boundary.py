@@ -6,16 +6,16 @@ from __future__ import annotations
 import errno
 
 import pytest
+from helpers import assert_one_line_error, run_cli
 
 from fsa_distill import cli
 from fsa_distill.errors import FsaError
-from helpers import assert_one_line_error, run_cli
 
 
 @pytest.fixture
 def command(monkeypatch):
     """`data stats` made to raise whatever the test sets."""
-    import fsa_distill.benchmark.commands as commands
+    import fsa_distill.data_import.commands as commands
 
     box = {}
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import logging
 
 import pytest
+from helpers import assert_one_line_error, cli
 
 from fsa_distill.teacher.config import redact_url
-from helpers import assert_one_line_error, cli
 
 KEY = "sk-proj-Z9xQ4hT7LmN2vB8cR5kW1pJ6yF3dG0aE"
 
@@ -26,7 +26,7 @@ def _all_text(folder):
 ])
 def test_a_secret_in_the_config_is_refused_and_never_written_or_logged(override, needle, tmp_path, capsys, caplog):
     out = tmp_path / "corpus"
-    argv = ["generate", "backend.type=openai", override, f"out={out}", "--no-progress"]
+    argv = ["generate", "backend.type=openai", override, f"output_dir={out}", "--no-progress"]
     rc, stdout, err = cli(capsys, *argv)
     assert_one_line_error(rc, err, needle)
     with caplog.at_level(logging.DEBUG):  # -v: debug logs and the traceback, still without the secret

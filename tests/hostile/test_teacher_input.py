@@ -12,16 +12,16 @@ import subprocess
 import sys
 
 import pytest
+from helpers import SRC, assert_one_line_error, cli
 
 from fsa_distill.errors import FsaError
-from fsa_distill.student import corpus as student_corpus
-from helpers import SRC, assert_one_line_error, cli
+from fsa_distill.student import pretrain_data as student_corpus
 
 FAST = ["reviews.sample.n=3", "reviews.leak_guard.enabled=false", "--no-progress", "--json"]
 
 
 def generate(capsys, out, *extra):
-    return cli(capsys, "generate", f"out={out}", *FAST, *extra)
+    return cli(capsys, "generate", f"output_dir={out}", *FAST, *extra)
 
 
 def test_a_valid_last_record_without_its_newline_is_kept_on_resume(tmp_path, capsys):

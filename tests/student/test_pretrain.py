@@ -13,13 +13,17 @@ import torch
 
 from fsa_distill.config import load_config
 from fsa_distill.errors import FsaError
-from fsa_distill.student.pretrain import PretrainConfig, last_complete_checkpoint, pretrain
+from fsa_distill.student.pretrain import (
+    PretrainConfig,
+    last_complete_checkpoint,
+    pretrain,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 # Short sequences and batches keep each step cheap on a shared 2-core machine; the lr is higher
 # than the reference's so that a from-scratch tiny model visibly learns within a dozen steps.
 FAST = ["data.validation_holdout=20", "data.max_source_length=32", "data.max_target_length=48",
-        "train.max_steps=12", "train.batch_size=4", "train.grad_accum=2", "train.lr=0.01",
+        "train.max_steps=12", "train.batch_size=4", "train.grad_accum=2", "train.learning_rate=0.01",
         "train.eval_steps=6", "train.eval_batch_size=20", "train.logging_steps=2"]
 
 
@@ -70,7 +74,8 @@ def test_tiny_pretraining_learns_and_writes_the_run(run):
 
 
 def test_final_model_is_a_plain_model_folder_that_loads_and_generates(run):
-    from fsa_distill.student.models import load_student, read_meta, to_model_text
+    from fsa_distill.decoding.text import to_model_text
+    from fsa_distill.models import load_student, read_meta
 
     out, summary = run
     final = out / "final_model"
@@ -109,7 +114,7 @@ def test_rerun_with_the_same_config_skips_and_a_different_one_is_refused(run):
     assert pretrain(_cfg(out), progress=False) == summary
     assert time.time() - t0 < 5
     with pytest.raises(FsaError, match="different config"):
-        pretrain(_cfg(out, "train.lr=0.02"), progress=False)
+        pretrain(_cfg(out, "train.learning_rate=0.02"), progress=False)
 
 
 class _Crash(Exception):
@@ -142,8 +147,8 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, run):
 
 
 def test_ablations_change_the_data(tmp_path):
+    from fsa_distill.models import load_student
     from fsa_distill.student.pretrain import load_pairs
-    from fsa_distill.student.models import load_student
 
     _, tok = load_student("tiny")
     data = load_pairs(_cfg(tmp_path, "data.kind_weights.analysis=0", "data.task_prefix=true"), tok)
@@ -153,7 +158,7 @@ def test_ablations_change_the_data(tmp_path):
 
 
 def _cli(*args):
-    return [sys.executable, "-m", "fsa_distill.student.pretrain", *args]
+    return [sys.executable, "-m", "fsa_distill.cli", "pretrain", *args]
 
 
 @pytest.mark.slow
@@ -184,7 +189,7 @@ def test_two_process_ddp_on_cpu_writes_one_model(tmp_path):
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
-           "-m", "fsa_distill.student.pretrain", str(REPO / "configs/pretrain/tiny-sample.yaml"),
+           "-m", "fsa_distill.cli", "pretrain", str(REPO / "configs/pretrain/tiny-sample.yaml"),
            f"output_dir={out}", *FAST, "train.max_steps=4", "train.eval_steps=2", "--no-progress"]
     res = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]

@@ -6,8 +6,13 @@ import json
 import pytest
 
 from fsa_distill.errors import FsaError
-from fsa_distill.student import corpus
-from fsa_distill.student.sampler import LengthGroupedSampler, Seq2SeqCollator, padding_stats, shuffled_batches
+from fsa_distill.student import pretrain_data as corpus
+from fsa_distill.student.sampler import (
+    LengthGroupedSampler,
+    Seq2SeqCollator,
+    padding_stats,
+    shuffled_batches,
+)
 
 ANALYSIS = 'Opinion Target 1: "pizza"\nAspect: food\nSentiment: Positive\nReasoning: said so.'
 REWRITE = " I loved the pizza.\n\nIt was great."
@@ -96,7 +101,7 @@ def test_holdout_keeps_every_record_of_a_review_on_one_side():
 
 
 def test_pairs_use_nl_truncate_keep_eos_and_optional_prefix():
-    from fsa_distill.student.models import load_student
+    from fsa_distill.models import load_student
 
     _, tok = load_student("tiny")
     rec = corpus.CorpusRecord("line one\nline two " + "word " * 300, ANALYSIS * 20, "analysis", "x", None, "t")

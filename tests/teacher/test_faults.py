@@ -7,17 +7,17 @@ import subprocess
 import time
 from collections import Counter
 
+from teacher_helpers import cli_cmd, read_corpus, write_config
+
 from fsa_distill.teacher.config import GenerateConfig
 from fsa_distill.teacher.generate import generate_corpus
 from fsa_distill.teacher.loopback import FAULTS
-
-from teacher_helpers import cli_cmd, read_corpus, write_config
 
 
 def test_500_reviews_with_30_percent_failing_requests(tmp_path, loopback, reviews_500):
     srv = loopback(fail_rate=0.3, faults=FAULTS, hang_s=3.0)
     cfg = GenerateConfig(
-        out=str(tmp_path / "run"), kinds=["analysis"],
+        output_dir=str(tmp_path / "run"), kinds=["analysis"],
         reviews={"path": str(reviews_500), "id_field": "ID", "leak_guard": {"enabled": False}},
         backend={"type": "openai", "base_url": srv.base_url, "model": "loopback", "timeout_s": 1.0,
                  "backoff_base_s": 0.05, "backoff_max_s": 0.5, "max_retries": 4},
@@ -39,7 +39,7 @@ def test_sigkill_five_times_then_resume(tmp_path, loopback, reviews_500):
     out = tmp_path / "run"
     corpus = out / "corpus.jsonl"
     cfg = write_config(tmp_path / "gen.yaml", {
-        "out": str(out), "kinds": ["analysis", "rewrite"],
+        "output_dir": str(out), "kinds": ["analysis", "rewrite"],
         "reviews": {"path": str(reviews_500), "id_field": "ID", "leak_guard": {"enabled": False},
                     "sample": {"n": 150, "seed": 3}},
         "backend": {"type": "openai", "base_url": srv.base_url, "model": "loopback", "timeout_s": 2.0,

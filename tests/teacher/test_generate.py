@@ -2,6 +2,7 @@ import json
 import subprocess
 
 import pytest
+from teacher_helpers import REPO, cli_cmd, read_corpus, write_config
 
 from fsa_distill.cli import main
 from fsa_distill.errors import FsaError
@@ -9,15 +10,13 @@ from fsa_distill.teacher.config import GenerateConfig
 from fsa_distill.teacher.generate import generate_corpus, generate_shard
 from fsa_distill.teacher.reviews import Review
 
-from teacher_helpers import REPO, cli_cmd, read_corpus, write_config
-
 FIELDS = {"key", "review_id", "text", "rating", "domain", "kind", "prompt_version", "teacher", "response",
           "raw_response", "finish_reason", "prompt_tokens", "completion_tokens", "parsed", "flags", "ok"}
 
 
 def test_replay_quickstart_and_resume(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["generate", f"out={out}", "--no-progress"]) == 0
+    assert main(["generate", f"output_dir={out}", "--no-progress"]) == 0
     printed = capsys.readouterr().out
     assert "analysis" in printed and "unparsed" in printed
     recs = read_corpus(out / "corpus.jsonl")
@@ -35,7 +34,7 @@ def test_replay_quickstart_and_resume(tmp_path, capsys):
     ds = datasets.load_dataset("json", data_files=str(out / "corpus.jsonl"), split="train")
     assert ds.num_rows == 499 and {"text", "response", "kind", "domain", "ok"} <= set(ds.column_names)
     # second run: nothing to do
-    assert main(["generate", f"out={out}", "--no-progress", "--json"]) == 0
+    assert main(["generate", f"output_dir={out}", "--no-progress", "--json"]) == 0
     again = json.loads(capsys.readouterr().out)
     assert again["run"]["written"] == 0 and again["run"]["already_done"] == 499
     assert len(read_corpus(out / "corpus.jsonl")) == 499
@@ -54,7 +53,7 @@ def test_secrets_stay_out_of_config_corpus_and_summary(tmp_path, loopback, monke
     monkeypatch.setenv("MY_TEACHER_KEY", secret)
     srv = loopback()
     out = tmp_path / "run"
-    cfg = GenerateConfig(out=str(out), kinds=["rewrite"], reviews={"sample": {"n": 5}},
+    cfg = GenerateConfig(output_dir=str(out), kinds=["rewrite"], reviews={"sample": {"n": 5}},
                          backend={"type": "openai", "base_url": srv.base_url, "model": "loopback",
                                   "api_key_env": "MY_TEACHER_KEY"})
     summary = generate_corpus(cfg, progress=False)

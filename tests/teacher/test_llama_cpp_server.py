@@ -14,7 +14,7 @@ def test_generate_against_llama_cpp_server(llama_server, tmp_path):
     from fsa_distill.teacher.generate import generate_corpus
 
     out = tmp_path / "run"
-    cfg = GenerateConfig(out=str(out), kinds=["analysis", "rewrite"],
+    cfg = GenerateConfig(output_dir=str(out), kinds=["analysis", "rewrite"],
                          reviews={"sample": {"n": 3, "seed": 7}},
                          backend={"type": "openai", "base_url": llama_server, "model": "gemma-3-270m",
                                   "mode": "completion", "timeout_s": 300, "max_retries": 2},

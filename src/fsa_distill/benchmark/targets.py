@@ -44,6 +44,17 @@ def make_target(task: str, example: Example) -> str:
     return atsa_target(example) if task == "atsa" else acsa_target(example)
 
 
+def split_items(seq: str) -> list[tuple[str, tuple[str, str] | None]]:
+    """Each ';'-separated chunk of a target string, stripped, with its two stripped halves when it
+    has exactly one '|' (else None: the reference parser drops such a chunk)."""
+    out = []
+    for chunk in seq.split(";"):
+        chunk = chunk.strip()
+        halves = tuple(x.strip() for x in chunk.split("|")) if chunk.count("|") == 1 else None
+        out.append((chunk, halves))
+    return out
+
+
 def parse_pairs(task: str, seq: str, sentence: str) -> list[tuple[str, str]]:
     """Parse a generated (or gold) string into (aspect-or-category, polarity) pairs.
 
@@ -51,11 +62,10 @@ def parse_pairs(task: str, seq: str, sentence: str) -> list[tuple[str, str]]:
     a case-sensitive substring of the sentence are dropped, as in the reference.
     """
     pairs = []
-    for chunk in seq.split(";"):
-        chunk = chunk.strip()
-        if chunk.count("|") != 1:
+    for _, halves in split_items(seq):
+        if halves is None:
             continue
-        left, pol = (x.strip() for x in chunk.split("|"))
+        left, pol = halves
         if task == "atsa" and left not in sentence:
             continue
         if pol not in POLARITIES:

@@ -88,54 +88,50 @@ def _where(path: Path, el: ET.Element, n: int) -> str:
     return f"{path}: <sentence> {n}"
 
 
-def read_semeval2014(path: Path, task: str, report: ImportReport) -> list[RawSentence]:
+def _sentences(path: Path, root_tag: str, expected: str, other: str, aspects_of) -> tuple[ET.Element, list]:
+    """The XML root (checked to be `root_tag`) and a RawSentence per <sentence>, its aspects read
+    by `aspects_of(sentence element, where)`."""
     root = parse_xml(path)
-    if root.tag != "sentences":
-        raise FsaError(f"{path}: root element <{root.tag}>, expected <sentences> (SemEval-2014); "
-                       "for <Reviews> use --format semeval2016")
+    if root.tag != root_tag:
+        raise FsaError(f"{path}: root element <{root.tag}>, expected <{root_tag}> ({expected}); {other}")
     out = []
     for n, sent in enumerate(root.iter("sentence")):
         where = _where(path, sent, n)
         text = sent.findtext("text")
         if text is None:
             raise FsaError(f"{where}: no <text>")
-        aspects = []
+        out.append(RawSentence(id=sent.get("id"), text=text, aspects=aspects_of(sent, where), where=where))
+    return root, out
+
+
+def read_semeval2014(path: Path, task: str, report: ImportReport) -> list[RawSentence]:
+    def aspects_of(sent: ET.Element, where: str) -> list[RawAspect]:
         if task == "atsa":
-            for t in sent.iter("aspectTerm"):
-                term = t.get("term")
-                aspects.append(RawAspect(target=term, polarity=t.get("polarity"), category=t.get("category"),
-                                         start=_int(t.get("from"), where), end=_int(t.get("to"), where),
-                                         opinion_words=_opinions(t, where)))
+            aspects = [RawAspect(target=t.get("term"), polarity=t.get("polarity"), category=t.get("category"),
+                                 start=_int(t.get("from"), where), end=_int(t.get("to"), where),
+                                 opinion_words=_opinions(t, where)) for t in sent.iter("aspectTerm")]
             n_other = len(sent.findall("aspectCategories/aspectCategory"))
             other = "aspectCategories not read (task atsa reads aspectTerms; --task acsa reads them)"
         else:
-            for c in sent.iter("aspectCategory"):
-                aspects.append(RawAspect(target=None, polarity=c.get("polarity"), category=c.get("category"),
-                                         opinion_words=_opinions(c, where)))
+            aspects = [RawAspect(target=None, polarity=c.get("polarity"), category=c.get("category"),
+                                 opinion_words=_opinions(c, where)) for c in sent.iter("aspectCategory")]
             n_other = len(sent.findall("aspectTerms/aspectTerm"))
             other = "aspectTerms not read (task acsa reads aspectCategories; --task atsa reads them)"
         if n_other:
             report.dropped[other] += n_other
-        out.append(RawSentence(id=sent.get("id"), text=text, aspects=aspects, where=where))
-    return out
+        return aspects
+
+    return _sentences(path, "sentences", "SemEval-2014", "for <Reviews> use --format semeval2016", aspects_of)[1]
 
 
 def read_semeval2016(path: Path, task: str, report: ImportReport) -> list[RawSentence]:
-    root = parse_xml(path)
-    if root.tag != "Reviews":
-        raise FsaError(f"{path}: root element <{root.tag}>, expected <Reviews> (SemEval-2015/2016); "
-                       "for <sentences> use --format semeval2014")
-    out = []
-    for n, sent in enumerate(root.iter("sentence")):
-        where = _where(path, sent, n)
-        text = sent.findtext("text")
-        if text is None:
-            raise FsaError(f"{where}: no <text>")
-        aspects = [RawAspect(target=o.get("target"), polarity=o.get("polarity"), category=o.get("category"),
-                             start=_int(o.get("from"), where), end=_int(o.get("to"), where),
-                             opinion_words=_opinions(o, where))
-                   for o in sent.iter("Opinion")]
-        out.append(RawSentence(id=sent.get("id"), text=text, aspects=aspects, where=where))
+    def aspects_of(sent: ET.Element, where: str) -> list[RawAspect]:
+        return [RawAspect(target=o.get("target"), polarity=o.get("polarity"), category=o.get("category"),
+                          start=_int(o.get("from"), where), end=_int(o.get("to"), where),
+                          opinion_words=_opinions(o, where)) for o in sent.iter("Opinion")]
+
+    root, out = _sentences(path, "Reviews", "SemEval-2015/2016", "for <sentences> use --format semeval2014",
+                           aspects_of)
     for review in root.iter("Review"):
         direct = review.find("Opinions")  # review-level (text-level) opinions, not per sentence
         if direct is not None and len(direct):

@@ -1,9 +1,11 @@
-"""`fsa-distill evaluate` (and, from their modules, zeroshot, llm-eval and report)."""
+"""`fsa-distill evaluate`, `zeroshot`, `llm-eval` and `report`: the evaluation stage's commands."""
 
 from __future__ import annotations
 
-import importlib
 import json
+
+from fsa_distill.benchmark.views import VIEWS
+from fsa_distill.config import add_config_args, add_progress_flag, split_config_args
 
 
 def register(sub) -> None:
@@ -13,32 +15,36 @@ def register(sub) -> None:
     e.add_argument("--dataset", help="default: the model's own; a shipped name or a dataset folder "
                    "(e.g. from `data import`): another dataset than the model's is a cross-domain evaluation")
     e.add_argument("--data-dir", help="a folder of <task>/<dataset>/ folders, or one dataset folder")
-    e.add_argument("--views", default="normal,test,hard,implicit,multi")
+    e.add_argument("--views", default=",".join(VIEWS))
     e.add_argument("--output", help="folder for predictions and metrics (default: <model>/eval-<task>-<dataset>)")
     e.add_argument("--batch-size", type=int, default=64)
     e.add_argument("--max-length", type=int, default=100)
     e.add_argument("--num-beams", type=int, default=1)
     e.add_argument("--grounding", action="store_true", help="map generated terms to the sentence's characters")
     e.add_argument("--limit", type=int, help="only the first N test+hard sentences")
-    e.add_argument("--quiet", action="store_true")
+    add_progress_flag(e)
     e.set_defaults(func=run_evaluate)
-    # Other evaluation commands live in their own modules and register when present.
-    for name in ("zeroshot", "llm_eval", "report"):
-        try:
-            module = importlib.import_module(f"fsa_distill.evaluation.{name}")
-        except ModuleNotFoundError as err:
-            if err.name == f"fsa_distill.evaluation.{name}":
-                continue
-            raise
-        module.register(sub)
+    register_zeroshot(sub)
+    register_llm_eval(sub)
+    register_report(sub)
 
 
 def run_evaluate(args) -> int:
     from pathlib import Path
 
-    from fsa_distill.errors import FsaError
-    from fsa_distill.evaluation.evaluate import SUMMARY_COLUMNS, DecodeSettings, evaluate_views, summary_rows
-    from fsa_distill.student.models import default_device, load_student, read_meta, resolve_model
+    from fsa_distill import runs
+    from fsa_distill.decoding.generate import DecodeSettings
+    from fsa_distill.evaluation.evaluate import (
+        SUMMARY_COLUMNS,
+        evaluate_views,
+        summary_rows,
+    )
+    from fsa_distill.models import (
+        default_device,
+        load_student,
+        read_meta,
+        resolve_model,
+    )
     from fsa_distill.ui import print_table
 
     check_arguments(args)
@@ -48,22 +54,20 @@ def run_evaluate(args) -> int:
     decode = DecodeSettings(batch_size=args.batch_size, max_length=args.max_length, num_beams=args.num_beams,
                             grounding=args.grounding or bool(meta.get("decode", {}).get("grounding")))
     out = Path(args.output) if args.output else Path(resolve_model(args.model)) / f"eval-{task}-{Path(dataset).name}"
-    results = evaluate_views(model, tokenizer, task, dataset, out, decode=decode, views=args.views.split(","),
-                             data_dir=data_dir, limit=args.limit, progress=not args.quiet)
+    scores = evaluate_views(model, tokenizer, task, dataset, out, decode=decode, views=args.views.split(","),
+                            data_dir=data_dir, limit=args.limit, progress=not args.quiet)
     trained_on = meta.get("dataset")
     cross = f" (trained on {meta.get('task')}/{Path(str(trained_on)).name})" \
         if trained_on and Path(str(trained_on)).name != name else ""
-    print_table(f"{task}/{name}: {args.model}{cross}", SUMMARY_COLUMNS, summary_rows(results))
-    for view, why in results["_unavailable"].items():
+    print_table(f"{task}/{name}: {args.model}{cross}", SUMMARY_COLUMNS, summary_rows(scores.metrics))
+    for view, why in scores.unavailable.items():
         print(f"view {view}: skipped, unavailable on {name} ({why})")
     info = {"model": args.model, "task": task, "dataset": dataset, "dataset_name": name,
-            "trained_on": trained_on, "unavailable_views": results["_unavailable"]}
-    (out / "metrics.json").write_text(json.dumps({k: dict(v, trained_on=trained_on) for k, v in results.items()
-                                                  if not k.startswith("_")}, indent=2), encoding="utf-8")
-    (out / "eval_info.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
+            "trained_on": trained_on, "unavailable_views": scores.unavailable, "generation": scores.timing}
+    runs.write_json(out / runs.METRICS_FILE, {k: dict(v, trained_on=trained_on) for k, v in scores.metrics.items()})
+    runs.write_json(out / "eval_info.json", info)
     print(json.dumps({"output": str(out), "dataset": name, "trained_on": trained_on,
-                      "f1": {v: m["f1"] for v, m in results.items() if not v.startswith("_")},
-                      "unavailable": results["_unavailable"]}))
+                      "f1": {v: m["f1"] for v, m in scores.metrics.items()}, "unavailable": scores.unavailable}))
     return 0
 
 
@@ -94,8 +98,8 @@ def check_arguments(args) -> None:
     """Every option of `evaluate`, before a model is loaded: one line naming the option."""
     from fsa_distill.benchmark.views import canonical_view
     from fsa_distill.errors import FsaError
+    from fsa_distill.models import check_model_spec
     from fsa_distill.resources import check_output_dir
-    from fsa_distill.student.models import check_model_spec
 
     for name in ("batch_size", "max_length", "num_beams", "limit"):
         value = getattr(args, name)
@@ -106,3 +110,110 @@ def check_arguments(args) -> None:
     check_model_spec(args.model)
     if args.output:
         check_output_dir(args.output, "--output folder")
+
+
+# ------------------------------------------------------------------------------------- llm-eval
+def register_llm_eval(sub) -> None:
+    from fsa_distill.evaluation.llm_backend import add_backend_args
+
+    p = sub.add_parser("llm-eval", help="score an LLM as an FSA system (zero- or k-shot prompts)",
+                       description="Prompt an LLM for the aspect/category polarity pairs of every test+hard "
+                       "sentence, parse its answers into the reference target strings and score all views.")
+    add_config_args(p, "configs/llm-eval/openai-rest14.yaml", "shots=4")
+    p.add_argument("--task", choices=["atsa", "acsa"])
+    p.add_argument("--dataset", help="rest14, laptop14 (atsa), rest16, laptop16 (acsa)")
+    p.add_argument("--data-dir", help="a folder with <task>/<dataset>/{train,test,hard_test}.json")
+    p.add_argument("--shots", type=int, help="demonstrations drawn from train (default 0)")
+    p.add_argument("--seed", type=int, help="draws the demonstrations (default 42)")
+    p.add_argument("--limit", type=int, help="only the first N test+hard sentences")
+    p.add_argument("--views", help=f"comma-separated (default: {','.join(VIEWS)})")
+    p.add_argument("--output", help="run folder (default runs/llm-eval/<task>-<dataset>-<model>-k<shots>-s<seed>)")
+    add_progress_flag(p)
+    add_backend_args(p)
+    p.set_defaults(func=run_llm_eval)
+
+
+def run_llm_eval(args) -> int:
+    from fsa_distill.config import load_config
+    from fsa_distill.evaluation.llm_backend import backend_flags
+    from fsa_distill.evaluation.llm_eval import LLMEvalConfig, llm_eval
+    from fsa_distill.ui import print_table
+
+    config, overrides = split_config_args(args)
+    flags = {"task": args.task, "dataset": args.dataset, "data_dir": args.data_dir, "shots": args.shots,
+             "seed": args.seed, "limit": args.limit, "output_dir": args.output,
+             "views": args.views.split(",") if args.views else None, **backend_flags(args)}
+    cfg = load_config(LLMEvalConfig, config, overrides, flags)
+    result = llm_eval(cfg, progress=not args.quiet)
+    info = result["info"]
+    rows = [(v, m["n_sentences"], f"{100 * m['precision']:.2f}", f"{100 * m['recall']:.2f}", f"{100 * m['f1']:.2f}")
+            for v, m in result["metrics"].items()]
+    print_table(f"{cfg.task}/{cfg.dataset}: {info['label']}", ("view", "sentences", "P", "R", "F1"), rows)
+    print(json.dumps({"output": result["output"], "answers": info["answers"],
+                      "f1": {v: m["f1"] for v, m in result["metrics"].items()}}))
+    return 0
+
+
+# ------------------------------------------------------------------------------------- zeroshot
+def register_zeroshot(sub) -> None:
+    from fsa_distill.evaluation.llm_backend import add_backend_args
+
+    p = sub.add_parser("zeroshot", help="zero-shot polarity (SST-2, Yelp-2, any file) with a student or an LLM",
+                       description="Classify sentence/review polarity with a student never fine-tuned on the "
+                       "task (label-word scoring and analysis aggregation) or with an LLM through a teacher "
+                       "backend. Reports accuracy and macro-F1.")
+    add_config_args(p, "configs/zeroshot/student-sst2.yaml", "label_words.template='Review: {text}'")
+    p.add_argument("--model", help="student: preset (tiny), folder or hub id")
+    p.add_argument("--dataset", help="sst2, yelp2, or a JSON/JSONL file of {sentence, label}")
+    p.add_argument("--split", help="shipped split: test (default), val; yelp2 also train")
+    p.add_argument("--method", choices=["label-words", "analysis", "both"], help="student methods (default both)")
+    p.add_argument("--limit", type=int, help="a seeded random subset of N items")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--output", help="run folder (default runs/zeroshot/<dataset>-<split>-<model>)")
+    add_progress_flag(p)
+    add_backend_args(p)
+    p.set_defaults(func=run_zeroshot)
+
+
+def run_zeroshot(args) -> int:
+    from fsa_distill.config import load_config
+    from fsa_distill.evaluation.llm_backend import backend_flags
+    from fsa_distill.evaluation.zeroshot import METHODS, ZeroShotConfig, zeroshot
+    from fsa_distill.ui import print_table
+
+    config, overrides = split_config_args(args)
+    methods = (list(METHODS) if args.method == "both" else [args.method]) if args.method else None
+    flags = {"model": args.model, "dataset": args.dataset, "split": args.split, "limit": args.limit,
+             "seed": args.seed, "output_dir": args.output, "methods": methods, **backend_flags(args)}
+    cfg = load_config(ZeroShotConfig, config, overrides, flags)
+    result = zeroshot(cfg, progress=not args.quiet)
+    rows = [(method, m["n"], f"{100 * m['accuracy']:.2f}", f"{100 * m['macro_f1']:.2f}", m["undecided"])
+            for method, m in result["metrics"].items()]
+    print_table(f"zero-shot {cfg.dataset}/{cfg.split}: {result['info']['model']}",
+                ("method", "items", "accuracy", "macro-F1", "undecided"), rows)
+    print(json.dumps({"output": result["output"],
+                      "accuracy": {k: m["accuracy"] for k, m in result["metrics"].items()},
+                      "macro_f1": {k: m["macro_f1"] for k, m in result["metrics"].items()}}))
+    return 0
+
+
+# --------------------------------------------------------------------------------------- report
+def register_report(sub) -> None:
+    p = sub.add_parser("report", help="tables (Markdown, CSV, LaTeX) and plots over runs and seeds")
+    p.add_argument("runs", nargs="+", help="run folders (searched recursively)")
+    p.add_argument("--output", help="where to write (default: <first run folder>/report)")
+    p.add_argument("--baseline", help="model label the others are compared with")
+    p.add_argument("--pretrain", nargs="*", default=[], help="pretraining folders whose loss curves to plot")
+    p.set_defaults(func=run_report)
+
+
+def run_report(args) -> int:
+    from pathlib import Path
+
+    from fsa_distill.evaluation.report import write_report
+
+    out = args.output or str(Path(args.runs[0]) / "report")
+    result = write_report(args.runs, out, args.baseline, extra_dirs=args.pretrain)
+    print(result["markdown"])
+    print(f"written to {out}: report.md, report.csv, report.tex, report.json, {', '.join(result['plots'])}")
+    return 0

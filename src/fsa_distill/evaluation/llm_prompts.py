@@ -23,6 +23,7 @@ from typing import Optional, Sequence
 
 from fsa_distill.benchmark.data import POLARITIES
 from fsa_distill.benchmark.targets import ITEM_SEP, PAIR_SEP, acsa_category
+from fsa_distill.decoding.spans import find_spans
 from fsa_distill.teacher.backends.base import RenderedPrompt
 
 POLARITY_KIND = "zeroshot-polarity"
@@ -138,10 +139,10 @@ def _clean_term(term: str) -> str:
 def _ground(term: str, sentence: str) -> str:
     """LLMs re-case terms ("Food" for "food"); the reference matches case-sensitively, so take the
     sentence's own characters when the term occurs in it ignoring case. Nothing else is changed."""
-    if term in sentence:
+    if not term or find_spans(term, sentence, "exact"):
         return term
-    i = sentence.lower().find(term.lower())
-    return sentence[i:i + len(term)] if i >= 0 and term else term
+    spans = find_spans(term, sentence, "ignore-case")
+    return sentence[spans[0][0]:spans[0][1]] if spans else term
 
 
 def parse_fsa_answer(task: str, answer: Optional[str], sentence: str) -> FsaAnswer:

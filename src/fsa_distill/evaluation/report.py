@@ -1,6 +1,6 @@
 """`fsa-distill report RUN_DIR [RUN_DIR ...]`: tables and plots over fine-tuning runs and seeds.
 
-Runs are found by their files (`run_info.json` + `metrics.json`), and every number is keyed by
+Runs are found by their files (`run_info.json` + `metrics.json`, runs.py), and every number is keyed by
 (model label, task, dataset, view) - never by position, which is the reference notebook's bug
 (reference-system.md §6). Per key: mean ± std of F1 (and P, R) over seeds and the number of seeds.
 Between two models: the mean paired difference over the seeds both have, a paired t-test and a
@@ -17,28 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from fsa_distill.benchmark.views import VIEWS
 from fsa_distill.errors import FsaError
+from fsa_distill.runs import find_runs
 
-VIEW_ORDER = ["normal", "test", "hard", "implicit", "multi"]
-
-
-def find_runs(roots) -> list[dict]:
-    runs = []
-    for root in roots:
-        root = Path(root)
-        if not root.exists():
-            raise FsaError(f"{root}: no such run folder")
-        for info_path in sorted(root.rglob("run_info.json")):
-            metrics_path = info_path.parent / "metrics.json"
-            if not metrics_path.exists():
-                continue  # unfinished
-            try:
-                info = json.loads(info_path.read_text(encoding="utf-8"))
-                metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
-            except json.JSONDecodeError as e:
-                raise FsaError(f"{info_path.parent}: unreadable run files ({e.msg})") from None
-            runs.append({"dir": str(info_path.parent), "info": info, "metrics": metrics})
-    return runs
+VIEW_ORDER = list(VIEWS)
 
 
 def _label(info: dict) -> str:
@@ -271,6 +254,14 @@ def _panel_rows(rows, group, n_models: int) -> tuple[list[dict], list[str], floa
     return sel, [v for v in VIEW_ORDER if any(r["view"] == v for r in sel)], 0.8 / max(1, n_models)
 
 
+def _series(sel_rows, models: list[str], views: list[str], width: float):
+    """Per model: (model, the views it has, their x positions, {view: row}): one bar group per view."""
+    for i, m in enumerate(models):
+        sel = {r["view"]: r for r in sel_rows if r["model"] == m}
+        have = [v for v in views if v in sel]
+        yield m, have, [j + i * width for j, v in enumerate(views) if v in sel], sel
+
+
 def plot_f1_by_view(rows, path: Path) -> None:
     plt = _pyplot()
     groups = _groups(rows)
@@ -278,11 +269,9 @@ def plot_f1_by_view(rows, path: Path) -> None:
     fig, axes = _panels(plt, len(groups))
     for ax, group in zip(axes, groups):
         sel_rows, views, width = _panel_rows(rows, group, len(models))
-        for i, m in enumerate(models):
-            sel = {r["view"]: r for r in sel_rows if r["model"] == m}
-            xs = [j + i * width for j, v in enumerate(views) if v in sel]
-            ax.bar(xs, [sel[v]["f1_mean"] for v in views if v in sel], width,
-                   yerr=[sel[v]["f1_std"] or 0.0 for v in views if v in sel], capsize=3, label=m)
+        for m, have, xs, sel in _series(sel_rows, models, views, width):
+            ax.bar(xs, [sel[v]["f1_mean"] for v in have], width, yerr=[sel[v]["f1_std"] or 0.0 for v in have],
+                   capsize=3, label=m)
         ax.set_xticks([j + width * (len(models) - 1) / 2 for j in range(len(views))], views)
         seeds = sorted({r["seeds"] for r in sel_rows})
         ax.set_title(f"{_panel_title(group)} ({'/'.join(map(str, seeds))} seed{'s' if seeds != [1] else ''})")
@@ -302,11 +291,8 @@ def plot_deltas(drows, path: Path) -> bool:
     fig, axes = _panels(plt, len(groups))
     for ax, group in zip(axes, groups):
         sel_rows, views, width = _panel_rows(drows, group, len(models))
-        for i, m in enumerate(models):
-            sel = {d["view"]: d for d in sel_rows if d["model"] == m}
-            xs = [j + i * width for j, v in enumerate(views) if v in sel]
-            ys = [sel[v]["delta_mean"] for v in views if v in sel]
-            ci = [sel[v]["ci95"] for v in views if v in sel]
+        for m, have, xs, sel in _series(sel_rows, models, views, width):
+            ys, ci = [sel[v]["delta_mean"] for v in have], [sel[v]["ci95"] for v in have]
             err = [[y - c[0] if c else 0 for y, c in zip(ys, ci)], [c[1] - y if c else 0 for y, c in zip(ys, ci)]]
             ax.errorbar(xs, ys, yerr=err, fmt="o", capsize=3, label=m)
         ax.axhline(0, color="grey", lw=0.8)
@@ -432,20 +418,3 @@ def write_report(roots, out_dir: str | Path, baseline: str | None = None, extra_
     if plot_pretrain_loss(pre, out / "pretrain_loss.png"):
         plots.append("pretrain_loss.png")
     return {"markdown": md, "out": str(out), "plots": plots, "rows": rows, "deltas": drows}
-
-
-def register(sub) -> None:
-    p = sub.add_parser("report", help="tables (Markdown, CSV, LaTeX) and plots over runs and seeds")
-    p.add_argument("runs", nargs="+", help="run folders (searched recursively)")
-    p.add_argument("--output", help="where to write (default: <first run folder>/report)")
-    p.add_argument("--baseline", help="model label the others are compared with")
-    p.add_argument("--pretrain", nargs="*", default=[], help="pretraining folders whose loss curves to plot")
-    p.set_defaults(func=run_report)
-
-
-def run_report(args) -> int:
-    out = args.output or str(Path(args.runs[0]) / "report")
-    result = write_report(args.runs, out, args.baseline, extra_dirs=args.pretrain)
-    print(result["markdown"])
-    print(f"written to {out}: report.md, report.csv, report.tex, report.json, {', '.join(result['plots'])}")
-    return 0

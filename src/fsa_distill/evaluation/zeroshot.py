@@ -38,10 +38,15 @@ from typing import Literal, Optional
 
 from pydantic import Field, field_validator, model_validator
 
-from fsa_distill.config import StrictConfig, add_config_args, dump_config, split_config_args
+from fsa_distill import runs
+from fsa_distill.config import Renamed, StrictConfig
 from fsa_distill.errors import FsaError
-from fsa_distill.evaluation.llm_eval import (LLMGeneration, add_backend_args, backend_flags, check_backend_section,
-                                             completion_record, deep_merge, load_run_config, slug)
+from fsa_distill.evaluation.llm_backend import (
+    LLMGeneration,
+    check_backend_section,
+    completion_record,
+    slug,
+)
 from fsa_distill.teacher.config import BackendConfig
 
 LABELS = ("positive", "negative")
@@ -159,6 +164,8 @@ class AnalysisSettings(StrictConfig):
 
 
 class ZeroShotConfig(StrictConfig):
+    renamed = {"output": Renamed("output_dir")}
+
     dataset: str = "sst2"
     split: str = "test"
     limit: Optional[int] = Field(None, ge=1)
@@ -169,7 +176,7 @@ class ZeroShotConfig(StrictConfig):
     label_words: LabelWordSettings = LabelWordSettings()
     analysis: AnalysisSettings = AnalysisSettings()
     generation: LLMGeneration = LLMGeneration(max_tokens=16)  # LLM only
-    output: Optional[str] = None
+    output_dir: Optional[str] = None  # default runs/zeroshot/<dataset>-<split>-<model>
 
     @model_validator(mode="before")
     @classmethod
@@ -193,7 +200,7 @@ class ZeroShotConfig(StrictConfig):
 # ----------------------------------------------------------------------------- student: scoring
 def _word_targets(tokenizer, settings: LabelWordSettings) -> list[tuple[str, str, list[int], int]]:
     """(label, word, target ids, index of the word's first token) per verbalizer word."""
-    from fsa_distill.student.models import to_model_text
+    from fsa_distill.decoding.text import to_model_text
 
     out = []
     for label in LABELS:
@@ -216,7 +223,7 @@ def label_word_scores(model, tokenizer, texts: list[str], settings: LabelWordSet
     import torch
     from tqdm.auto import tqdm
 
-    from fsa_distill.student.models import to_model_text
+    from fsa_distill.decoding.text import to_model_text
 
     targets = _word_targets(tokenizer, settings)
     device = next(model.parameters()).device
@@ -262,41 +269,11 @@ def generate_analyses(model, tokenizer, texts: list[str], settings: AnalysisSett
                       progress: bool = False) -> list[str]:
     """Greedy (or beam) generation with the decoder started on `settings.prefix`. The returned text
     includes the prefix, so the file shows exactly the sequence the student scored highest."""
-    import torch
-    from tqdm.auto import tqdm
+    from fsa_distill.decoding.generate import generate
 
-    from fsa_distill.evaluation.generate import decode_cleanup
-    from fsa_distill.student.models import from_model_text, to_model_text
-
-    device = next(model.parameters()).device
-    start_id = model.config.decoder_start_token_id
-    if start_id is None:
-        raise FsaError("the model's config has no decoder_start_token_id: cannot force an analysis prefix")
-    prefix_ids = tokenizer(to_model_text(settings.prefix), add_special_tokens=False)["input_ids"] \
-        if settings.prefix else []
-    inputs = [to_model_text(t) for t in texts]
-    lengths = [len(x) for x in tokenizer(inputs, truncation=True, max_length=settings.max_input_tokens)["input_ids"]]
-    order = sorted(range(len(inputs)), key=lambda i: -lengths[i])  # batches of similar length pad little
-    cleanup = decode_cleanup(tokenizer)
-    outputs: list[str] = [""] * len(inputs)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            for s in tqdm(range(0, len(order), settings.batch_size), disable=not progress, desc="analyses"):
-                idx = order[s:s + settings.batch_size]
-                enc = tokenizer([inputs[i] for i in idx], padding=True, truncation=True,
-                                max_length=settings.max_input_tokens, return_tensors="pt").to(device)
-                dec = torch.tensor([[start_id] + prefix_ids] * len(idx), device=device)
-                out = model.generate(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
-                                     decoder_input_ids=dec, max_length=settings.max_length,
-                                     num_beams=settings.num_beams, do_sample=False)
-                texts_out = tokenizer.batch_decode(out, skip_special_tokens=True, clean_up_tokenization_spaces=cleanup)
-                for i, t in zip(idx, texts_out):
-                    outputs[i] = from_model_text(t)
-    finally:
-        model.train(was_training)
-    return outputs
+    return generate(model, tokenizer, texts, batch_size=settings.batch_size, max_length=settings.max_length,
+                    num_beams=settings.num_beams, max_input_length=settings.max_input_tokens,
+                    decoder_prefix=settings.prefix, progress=progress, desc="analyses")
 
 
 _SENTIMENT_LINE = re.compile(r"\bSentiment\s*\d*\s*:\s*([^\n]*)", re.IGNORECASE)
@@ -343,17 +320,11 @@ def classification_metrics(gold: list[str], pred: list[str]) -> dict:
             "n": len(gold), "undecided": sum(p == UNDECIDED for p in pred), "confusion": confusion}
 
 
-def write_jsonl(path: Path, rows: list[dict]) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-
-
 # ------------------------------------------------------------------------------------------ runs
 def run_student(cfg: ZeroShotConfig, items: list[Item], out: Path, progress: bool) -> tuple[dict, dict]:
-    from fsa_distill.student.models import count_parameters, default_device, load_student
-
     import torch
+
+    from fsa_distill.models import count_parameters, default_device, load_student
 
     torch.manual_seed(cfg.seed)  # decoding is greedy; this only pins anything a custom model samples
     model, tokenizer = load_student(cfg.model, device=default_device())
@@ -372,7 +343,7 @@ def run_student(cfg: ZeroShotConfig, items: list[Item], out: Path, progress: boo
         scores_by = word_scores(list(range(len(items))))
         scores = [scores_by[i] for i in range(len(items))]
         preds = [decide_by_scores(s) for s in scores]
-        write_jsonl(out / "predictions_label-words.jsonl", [
+        runs.write_jsonl(out / "predictions_label-words.jsonl", [
             {"id": it.id, "sentence": it.sentence, "label": it.label, "prediction": p, "scores": s}
             for it, p, s in zip(items, preds, scores)])
         metrics["label-words"] = classification_metrics(gold, preds)
@@ -397,7 +368,7 @@ def run_student(cfg: ZeroShotConfig, items: list[Item], out: Path, progress: boo
                          "decided_by": decided_by, "generation": text, "sentiments": a["labels"],
                          "grades": a["grades"], "total": a["total"],
                          **({"fallback_scores": fallback[i]} if i in fallback else {})})
-        write_jsonl(out / "predictions_analysis.jsonl", rows)
+        runs.write_jsonl(out / "predictions_analysis.jsonl", rows)
         m = classification_metrics(gold, preds)
         # `undecided` above is what stayed undecided; these say how the analysis itself fared.
         m["analysis_undecided"] = len(undecided)
@@ -409,7 +380,7 @@ def run_student(cfg: ZeroShotConfig, items: list[Item], out: Path, progress: boo
 
 
 def run_llm(cfg: ZeroShotConfig, items: list[Item], out: Path, progress: bool) -> tuple[dict, dict]:
-    from fsa_distill.evaluation.llm_eval import run_prompts
+    from fsa_distill.evaluation.llm_backend import run_prompts
     from fsa_distill.evaluation.llm_prompts import parse_polarity, polarity_prompt
     from fsa_distill.teacher.backends import make_backend
 
@@ -427,7 +398,7 @@ def run_llm(cfg: ZeroShotConfig, items: list[Item], out: Path, progress: bool) -
         preds.append(pred)
         rows.append({"id": it.id, "sentence": it.sentence, "label": it.label, "prediction": pred,
                      **completion_record(c)})
-    write_jsonl(out / "predictions_llm.jsonl", rows)
+    runs.write_jsonl(out / "predictions_llm.jsonl", rows)
     m = classification_metrics([it.label for it in items], preds)
     m["no_answer"] = no_answer  # of `undecided`: empty answers or failed requests
     m["unparseable"] = m["undecided"] - no_answer
@@ -441,10 +412,10 @@ def zeroshot(cfg: ZeroShotConfig, progress: bool = True) -> dict:
     items = select(load_items(cfg.dataset, cfg.split), cfg.limit, cfg.seed)
     model_id = cfg.model if cfg.model is not None else (cfg.backend.teacher or getattr(cfg.backend, "model", None)
                                                         or getattr(cfg.backend, "model_path", "llm"))
-    out = Path(cfg.output) if cfg.output else \
+    out = Path(cfg.output_dir) if cfg.output_dir else \
         Path("runs") / "zeroshot" / f"{slug(Path(cfg.dataset).stem)}-{cfg.split}-{slug(model_id)}"
     out.mkdir(parents=True, exist_ok=True)
-    dump_config(cfg, out / "config.yaml")
+    runs.write_config(cfg, out)
     if cfg.model is not None:
         metrics, extra = run_student(cfg, items, out, progress)
     else:
@@ -452,45 +423,5 @@ def zeroshot(cfg: ZeroShotConfig, progress: bool = True) -> dict:
         model_id = extra["backend"].get("teacher") or model_id
     info = {"kind": "zeroshot", "model": model_id, "seed": cfg.seed, "task": "sentiment-classification",
             "dataset": cfg.dataset, "split": cfg.split, "n": len(items), "methods": list(metrics), **extra}
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
-    (out / "run_info.json").write_text(json.dumps(info, indent=2, ensure_ascii=False), encoding="utf-8")
+    runs.write_run_record(out, info, metrics)
     return {"output": str(out), "metrics": metrics, "info": info}
-
-
-# ------------------------------------------------------------------------------------------- CLI
-def register(sub) -> None:
-    p = sub.add_parser("zeroshot", help="zero-shot polarity (SST-2, Yelp-2, any file) with a student or an LLM",
-                       description="Classify sentence/review polarity with a student never fine-tuned on the "
-                       "task (label-word scoring and analysis aggregation) or with an LLM through a teacher "
-                       "backend. Reports accuracy and macro-F1.")
-    add_config_args(p, "configs/zeroshot/student-sst2.yaml", "label_words.template='Review: {text}'")
-    p.add_argument("--model", help="student: preset (tiny), folder or hub id")
-    p.add_argument("--dataset", help="sst2, yelp2, or a JSON/JSONL file of {sentence, label}")
-    p.add_argument("--split", help="shipped split: test (default), val; yelp2 also train")
-    p.add_argument("--method", choices=["label-words", "analysis", "both"], help="student methods (default both)")
-    p.add_argument("--limit", type=int, help="a seeded random subset of N items")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--output", help="run folder (default runs/zeroshot/<dataset>-<split>-<model>)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    add_backend_args(p)
-    p.set_defaults(func=run_zeroshot)
-
-
-def run_zeroshot(args) -> int:
-    from fsa_distill.ui import print_table
-
-    config, overrides = split_config_args(args)
-    flags = {k: v for k, v in {"model": args.model, "dataset": args.dataset, "split": args.split,
-                               "limit": args.limit, "seed": args.seed, "output": args.output}.items() if v is not None}
-    if args.method:
-        flags["methods"] = list(METHODS) if args.method == "both" else [args.method]
-    cfg = load_run_config(ZeroShotConfig, config, overrides, deep_merge(flags, backend_flags(args)))
-    result = zeroshot(cfg, progress=not args.quiet)
-    rows = [(method, m["n"], f"{100 * m['accuracy']:.2f}", f"{100 * m['macro_f1']:.2f}", m["undecided"])
-            for method, m in result["metrics"].items()]
-    print_table(f"zero-shot {cfg.dataset}/{cfg.split}: {result['info']['model']}",
-                ("method", "items", "accuracy", "macro-F1", "undecided"), rows)
-    print(json.dumps({"output": result["output"],
-                      "accuracy": {k: m["accuracy"] for k, m in result["metrics"].items()},
-                      "macro_f1": {k: m["macro_f1"] for k, m in result["metrics"].items()}}))
-    return 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fsa_distill.config import add_progress_flag
+
 
 def register(sub) -> None:
     p = sub.add_parser("run", help="the whole method from one experiment file",
@@ -14,7 +16,7 @@ def register(sub) -> None:
                    help="write the report over the runs finished so far (here or in results_dir) and stop")
     p.add_argument("--jobs", type=int, help="fine-tuning jobs in parallel (overrides the file)")
     p.add_argument("--executor", choices=["local", "ray"], help="where fine-tuning jobs run")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_progress_flag(p)
     p.set_defaults(func=run)
 
 
@@ -24,7 +26,7 @@ def run(args) -> int:
     from fsa_distill.pipeline.run import run_pipeline
 
     cfg = load_config(PipelineConfig, args.config, args.overrides,
-                      base={"jobs": args.jobs, "executor": args.executor})
+                      flags={"jobs": args.jobs, "executor": args.executor})
     validate_stage_configs(cfg, args.config)
     result = run_pipeline(cfg, dry_run=args.dry_run, progress=not args.quiet, report_only=args.report_only)
     if not args.dry_run:

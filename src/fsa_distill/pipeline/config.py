@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from fsa_distill.config import StrictConfig
+from fsa_distill.config import StrictConfig, deep_merge
 
 PAPER_SEEDS = [42, 52, 62, 72, 82, 142, 152, 162, 172, 182]
 PRETRAINED = "@pretrained"  # a student whose weights are this experiment's pretraining output
@@ -105,14 +104,14 @@ class PipelineConfig(StrictConfig):
             if "data_fraction" in (section.get("train") or {}):
                 raise ValueError("finetune.train.data_fraction is set by the pipeline: use `fractions`")
         for v in self.variants:
-            if "output_dir" in v.pretrain or "out" in v.generate:
+            if "output_dir" in v.pretrain or {"out", "output_dir"} & set(v.generate):
                 raise ValueError(f"variant {v.name}: output folders are set by the pipeline")
             if v.generate and self.generate is None:
                 raise ValueError(f"variant {v.name} changes generate, but there is no generate section")
         if self.pretrain and ("output_dir" in self.pretrain):
             raise ValueError("pretrain.output_dir is set by the pipeline")
-        if self.generate and "out" in self.generate:
-            raise ValueError("generate.out is set by the pipeline")
+        if self.generate and {"out", "output_dir"} & set(self.generate):
+            raise ValueError("generate.output_dir is set by the pipeline")
         return self
 
     def run_dir(self) -> str:
@@ -130,17 +129,6 @@ class PipelineConfig(StrictConfig):
                           finetune=deep_merge(self.finetune, s.finetune)) for s in sweeps]
 
 
-def deep_merge(base: dict, changes: dict) -> dict:
-    """`base` with `changes` applied key by key (nested mappings merged, everything else replaced)."""
-    out = json.loads(json.dumps(base))
-    for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = json.loads(json.dumps(value))
-    return out
-
-
 def validate_stage_configs(cfg: PipelineConfig, source: str) -> None:
     """Build every stage config once up front, so a typo fails before hours of work."""
     from fsa_distill.config import build_config
@@ -154,7 +142,7 @@ def validate_stage_configs(cfg: PipelineConfig, source: str) -> None:
         from fsa_distill.teacher.config import GenerateConfig
 
         for v in variants:
-            build_config(GenerateConfig, {**deep_merge(cfg.generate, v.generate), "out": "x"},
+            build_config(GenerateConfig, {**deep_merge(cfg.generate, v.generate), "output_dir": "x"},
                          f"{source}: generate" + (f" (variant {v.name})" if v.name else ""))
     if cfg.pretrain is not None:
         from fsa_distill.student.pretrain import PretrainConfig

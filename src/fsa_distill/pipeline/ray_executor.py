@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 
-from fsa_distill.teacher.ray_generate import enter_driver_cwd, ray_session
+from fsa_distill.ray_cluster import enter_driver_cwd, ray_session
 
 log = logging.getLogger(__name__)
 

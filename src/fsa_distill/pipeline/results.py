@@ -3,7 +3,7 @@
 An experiment may take longer than one sitting, and the next sitting may be on another machine
 with an empty `runs/` folder. With `results_dir` set (e.g. `docs/results/{name}`), every stage
 that finishes has its record copied to `results_dir/runs/<its folder under the run dir>/`:
-configs, metrics, curves and summaries, never weights or predictions. On the next run:
+configs, metrics, curves and summaries (runs.RECORD_FILES), never weights or predictions. On the next run:
 
 * a fine-tuning whose record is there with the same config counts as finished ("committed") and
   is not redone; its record is copied back into the run folder so the report includes it;
@@ -19,15 +19,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import yaml
-
-RECORD_FILES = {
-    "finetune": ["config.yaml", "run_info.json", "metrics.json", "dev_curve.json", "dev_curve.csv", "eval/metrics_*.json"],
-    "pretrain": ["config.yaml", "summary.json", "loss_curve.json", "loss_curve.csv"],
-    "generate": ["config.yaml", "summary.json"],
-}
-# The file whose presence means "finished" (written last by each stage).
-DONE_FILE = {"finetune": "metrics.json", "pretrain": "summary.json", "generate": "summary.json"}
+from fsa_distill.runs import DONE_FILE, RECORD_FILES, finished
 
 
 def record_dir(stage, root: Path, results: Path) -> Path:
@@ -40,10 +32,7 @@ def committed(stage, root: Path, results: Path) -> bool:
     their consumers (see plan)."""
     if stage.kind != "finetune":
         return False
-    rec = record_dir(stage, root, results)
-    if not all((rec / f).is_file() for f in ("config.yaml", "run_info.json", DONE_FILE["finetune"])):
-        return False
-    return yaml.safe_load((rec / "config.yaml").read_text(encoding="utf-8")) == stage.config.model_dump(mode="json")
+    return finished(record_dir(stage, root, results), stage.config, "finetune")
 
 
 def _record_files(stage, folder: Path) -> list[Path]:

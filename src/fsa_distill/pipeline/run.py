@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fsa_distill import runs
 from fsa_distill.config import build_config, dump_config
 from fsa_distill.errors import FsaError
 from fsa_distill.pipeline.config import PRETRAINED, PipelineConfig
@@ -50,7 +51,8 @@ def fraction_tag(fraction: float) -> str:
 def _upstream_stages(cfg: PipelineConfig, root: Path) -> tuple[list[Stage], dict[str, tuple[str, str]]]:
     """Generation and pretraining stages, one per distinct config (variants that share a corpus or
     a pretraining share its folder), and {student name: (pretrain stage name, model folder)}."""
-    from fsa_distill.pipeline.config import VariantSpec, deep_merge
+    from fsa_distill.config import deep_merge, legacy_keys
+    from fsa_distill.pipeline.config import VariantSpec
     from fsa_distill.student.pretrain import PretrainConfig
     from fsa_distill.teacher.config import GenerateConfig
 
@@ -64,18 +66,18 @@ def _upstream_stages(cfg: PipelineConfig, root: Path) -> tuple[list[Stage], dict
             out = root / f"generate-{config_hash(data)}"
             if out not in stages:
                 name = "generate" if not cfg.variants or not any(x.generate for x in variants) else f"generate {v.name}"
-                gcfg = build_config(GenerateConfig, {**data, "out": str(out)}, "generate")
-                stages[out] = Stage("generate", name, out, gcfg, (out / "summary.json").exists())
+                gcfg = build_config(GenerateConfig, {**data, "output_dir": str(out)}, "generate")
+                stages[out] = Stage("generate", name, out, gcfg, runs.finished(out, gcfg, "generate"))
             gen_name, corpus = stages[out].name, str(out / "corpus.jsonl")
         if cfg.pretrain is None:
             continue
         data = deep_merge(cfg.pretrain, v.pretrain)
         if corpus is not None:
             data.setdefault("data", {})["corpus"] = [corpus]
-        out = root / f"pretrain-{config_hash(data)}"
+        out = root / f"pretrain-{config_hash(legacy_keys(PretrainConfig, data))}"
         if out not in stages:
             pcfg = build_config(PretrainConfig, {**data, "output_dir": str(out)}, "pretrain")
-            done = (out / "summary.json").exists() and (out / "final_model" / "config.json").exists()
+            done = runs.finished(out, pcfg, "pretrain", also=("final_model/config.json",))
             stages[out] = Stage("pretrain", f"pretrain {v.name}" if v.name else "pretrain", out, pcfg, done,
                                 [gen_name] if gen_name else [])
         pretrained[v.name or PRETRAINED] = (stages[out].name, str(out / "final_model"))
@@ -271,7 +273,7 @@ def run_pipeline(cfg: PipelineConfig, *, dry_run: bool = False, progress: bool =
         return {"stages": [{"kind": s.kind, "name": s.name, "done": s.done, "status": s.status, "out": str(s.out)}
                            for s in stages]}
     if cfg.executor == "ray" and not report_only:  # fail now, not after hours of generation and pretraining
-        from fsa_distill.teacher.ray_generate import require_ray
+        from fsa_distill.ray_cluster import require_ray
 
         require_ray()
     root.mkdir(parents=True, exist_ok=True)
@@ -304,7 +306,7 @@ def run_pipeline(cfg: PipelineConfig, *, dry_run: bool = False, progress: bool =
     if report is None:
         report = write_pipeline_report(stages, root, cfg, results)
     timing["total_s"] = time.perf_counter() - t0
-    (root / "pipeline_timing.json").write_text(json.dumps(timing, indent=2), encoding="utf-8")
+    runs.write_json(root / "pipeline_timing.json", timing)
     if failures:
         raise FsaError(f"{len(failures)} fine-tuning job(s) failed (the others are kept): " + "; ".join(failures))
     return {"report": report, "timing": timing, "stages": stages}
@@ -314,7 +316,7 @@ def write_pipeline_report(stages: list[Stage], root: Path, cfg: PipelineConfig, 
     from fsa_distill.evaluation.report import write_report
     from fsa_distill.pipeline.results import publish_report
 
-    finished = [str(s.out) for s in stages if s.kind == "finetune" and (s.out / "metrics.json").is_file()]
+    finished = [str(s.out) for s in stages if s.kind == "finetune" and (s.out / runs.METRICS_FILE).is_file()]
     pre = {str(s.out): s.name for s in stages if s.kind == "pretrain"}
     if not finished:
         return {"markdown": "", "out": str(root / "report"), "plots": []}

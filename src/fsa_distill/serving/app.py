@@ -240,6 +240,13 @@ def create_app(cfg: ServeConfig, api_key: str | None = None, loader: Callable[[S
     app = FastAPI(title="fsa-distill", version=_version(), lifespan=lifespan,
                   description="Aspect sentiment with a distilled student. Errors: {\"error\": {\"field\", \"message\"}}.")
     app.state.fsa = state
+    _add_error_handlers(app)
+    _add_routes(app, state, cfg)
+    return app
+
+
+def _add_error_handlers(app) -> None:
+    """Every error, ours or the framework's, as {"error": {"field", "message"}}."""
 
     @app.exception_handler(ApiError)
     async def _api_error(request, exc: ApiError):
@@ -255,17 +262,21 @@ def create_app(cfg: ServeConfig, api_key: str | None = None, loader: Callable[[S
         err = (exc.errors() or [{"loc": (), "msg": "invalid request"}])[0]
         return _error(422, _field(tuple(err.get("loc", ()))), err.get("msg", "invalid"))
 
-    def check_auth(request) -> None:
-        if state.api_key is None:
-            return
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), state.api_key.encode()):
-            raise ApiError(401, "authorization", "expected 'Authorization: Bearer <token>'")
 
-    def check_ready() -> None:
-        if not state.loaded.is_set():
-            raise ApiError(503, "model", f"not loaded ({state.error})" if state.error else "still loading")
+def _check_auth(state: ServerState, request) -> None:
+    if state.api_key is None:
+        return
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), state.api_key.encode()):
+        raise ApiError(401, "authorization", "expected 'Authorization: Bearer <token>'")
 
+
+def _check_ready(state: ServerState) -> None:
+    if not state.loaded.is_set():
+        raise ApiError(503, "model", f"not loaded ({state.error})" if state.error else "still loading")
+
+
+def _add_routes(app, state: ServerState, cfg: ServeConfig) -> None:
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def index():
         return HTMLResponse(demo_page())
@@ -281,16 +292,16 @@ def create_app(cfg: ServeConfig, api_key: str | None = None, loader: Callable[[S
 
     @app.get("/v1/model", responses=ERRORS)
     async def model_info(request: Request) -> dict:
-        check_auth(request)
-        check_ready()
+        _check_auth(state, request)
+        _check_ready(state)
         return state.model_info()
 
     @app.post("/v1/predict", response_model=PredictResponse, responses=ERRORS,
               openapi_extra={"requestBody": {"required": True, "content": {
                   "application/json": {"schema": PredictRequest.model_json_schema()}}}})
     async def predict(request: Request):
-        check_auth(request)
-        check_ready()
+        _check_auth(state, request)
+        _check_ready(state)
         texts = parse_texts(await read_body(request, cfg.max_body_bytes), cfg)
         work = asyncio.ensure_future(state.batcher.submit(texts))
         gone = asyncio.ensure_future(_client_gone(request))
@@ -308,8 +319,6 @@ def create_app(cfg: ServeConfig, api_key: str | None = None, loader: Callable[[S
         # A Response skips FastAPI's re-validation of what AnalysisResult.to_dict() already is;
         # response_model above still documents it in OpenAPI.
         return JSONResponse({"model": state.model_id, "results": [r.to_dict() for r in results]})
-
-    return app
 
 
 def _version() -> str:

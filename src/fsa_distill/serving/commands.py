@@ -90,7 +90,7 @@ def run_serve(args) -> int:
     api_key = api_key_from_env(args.api_key_env, args.host)
     cfg = build_config(args)
     if cfg.fast:  # fail on a missing extra before binding anything
-        from fsa_distill.fast_inference import require_ctranslate2
+        from fsa_distill.inference.fast import require_ctranslate2
 
         require_ctranslate2()
     from fsa_distill.serving.app import create_app

@@ -1,22 +1,21 @@
 """Fine-tune a student on ATSA or ACSA and evaluate it on every view: one (task, dataset, seed).
 
-Reads top to bottom as the recipe runs:
-  1. load the splits and build (sentence -> target string) pairs, reference-exact
-  2. load the student (preset, folder or hub id)
-  3. train with Hugging Face Seq2SeqTrainer: AdamW 3e-4 on *all* parameters (the reference applies
+`FinetuneRecipe` reads top to bottom as the recipe runs:
+  1. setup: load the splits and build (sentence -> target string) pairs, reference-exact; load the
+     student (preset, folder or hub id)
+  2. train with Hugging Face Seq2SeqTrainer: AdamW 3e-4 on *all* parameters (the reference applies
      weight decay to every tensor, unlike Trainer's default), linear decay, no warmup, batch 16,
      20 epochs, clip 1.0, bf16 where the hardware has it
-  4. after every epoch, generate on dev and keep the model if dev micro-F1 is strictly better
-  5. evaluate the best model on test+hard once and score all views
-  6. write the run folder: config.yaml, run_info.json, dev_curve.{json,csv}, eval/, metrics.json,
-     best_model/ (with a model card), or only the metrics when save_model is false
+  3. select: after every epoch, generate on dev and keep the model if dev micro-F1 is strictly better
+  4. evaluate the best model on test+hard once and score all views
+  5. save the run folder (runs.py): config.yaml, run_info.json, dev_curve.{json,csv}, eval/,
+     metrics.json, best_model/ (with a model card), or only the metrics when save_model is false
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
+import math
 import platform
 import random
 import shutil
@@ -26,8 +25,11 @@ from typing import Literal
 
 from pydantic import Field
 
-from fsa_distill.config import StrictConfig, dump_config
-from fsa_distill.evaluation.evaluate import DecodeSettings
+from fsa_distill import runs
+from fsa_distill.benchmark.views import VIEWS
+from fsa_distill.config import StrictConfig
+from fsa_distill.decoding.generate import DecodeSettings
+from fsa_distill.models.folder import META_FILE
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +64,7 @@ class FinetuneConfig(StrictConfig):
     output_dir: str = "runs/finetune/{task}-{dataset}-seed{seed}"
     save_model: bool = Field(True, description="false: keep only metrics and predictions (saves disk)")
     test_limit: int | None = Field(None, gt=0, description="evaluate on the first N test+hard sentences")
-    views: list[str] = ["normal", "test", "hard", "implicit", "multi"]
+    views: list[str] = list(VIEWS)
     train: TrainSettings = TrainSettings()
     decode: DecodeSettings = DecodeSettings()
 
@@ -80,23 +82,12 @@ def tokenize_pairs(tokenizer, sources: list[str], targets: list[str]):
     """No truncation and per-batch padding, as the reference (max_seq_length -1)."""
     import datasets
 
-    from fsa_distill.student.models import to_model_text
+    from fsa_distill.decoding.text import to_model_text
 
     enc = tokenizer([to_model_text(s) for s in sources])
     labels = tokenizer(text_target=[to_model_text(t) for t in targets])["input_ids"]
     return datasets.Dataset.from_dict({"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
                                        "labels": labels})
-
-
-def use_bf16(precision: str) -> bool:
-    import torch
-
-    if precision == "fp32":
-        return False
-    available = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    if precision == "bf16" and not available:
-        log.warning("bf16 requested but this device has no bf16 support: training in fp32")
-    return available
 
 
 def sampling_args(group_by_length: bool) -> dict:
@@ -147,10 +138,10 @@ class DevSelection:
 
     def evaluate(self, model, state) -> None:
         from fsa_distill.benchmark.scoring import score
-        from fsa_distill.evaluation.evaluate import generate_predictions
+        from fsa_distill.decoding.generate import decode_sentences
 
         t0 = time.perf_counter()
-        preds, _ = generate_predictions(model, self.tokenizer, [e.sentence for e in self.dev], self.cfg.decode,
+        preds, _ = decode_sentences(model, self.tokenizer, [e.sentence for e in self.dev], self.cfg.decode,
                                         self.cfg.task, self.progress, desc=f"dev epoch {state.epoch:.0f}")
         m = score(self.cfg.task, self.dev, preds, bootstrap=0)
         losses = [h["loss"] for h in state.log_history if "loss" in h]
@@ -170,69 +161,39 @@ class DevSelection:
         log.info("epoch %s dev F1 %.2f%s", point["epoch"], 100 * m["f1"], " (best)" if improved else "")
 
 
-def write_curve(run_dir: Path, curve: list[dict]) -> None:
-    (run_dir / "dev_curve.json").write_text(json.dumps(curve, indent=2), encoding="utf-8")
-    if curve:
-        with open(run_dir / "dev_curve.csv", "w", newline="", encoding="utf-8") as f:
-            w = csv.DictWriter(f, fieldnames=list(curve[0]))
-            w.writeheader()
-            w.writerows(curve)
-
-
 def write_model_card(model_dir: Path, cfg: FinetuneConfig, base_meta: dict, metrics: dict, info: dict) -> None:
-    from fsa_distill.student.models import META_FILE
-
-    scores = {v: {k: m[k] for k in ("precision", "recall", "f1")} for v, m in metrics.items() if not v.startswith("_")}
+    scores = {v: {k: m[k] for k in ("precision", "recall", "f1")} for v, m in metrics.items()}
     teacher = base_meta.get("teacher")
-    meta = {"kind": "finetuned", "task": cfg.task, "dataset": cfg.dataset, "seed": cfg.seed,
-            "base_model": cfg.model, "base_model_meta": base_meta, "teacher": teacher,
-            "best_epoch": info.get("best_epoch"), "dev_f1": info.get("best_dev_f1"), "scores": scores,
-            "decode": cfg.decode.model_dump()}
-    (model_dir / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    runs.write_json(model_dir / META_FILE, {
+        "kind": "finetuned", "task": cfg.task, "dataset": cfg.dataset, "seed": cfg.seed, "base_model": cfg.model,
+        "base_model_meta": base_meta, "teacher": teacher, "best_epoch": info.get("best_epoch"),
+        "dev_f1": info.get("best_dev_f1"), "scores": scores, "decode": cfg.decode.model_dump()})
     what = "aspect-term sentiment (ATSA): `term | polarity ; ...`" if cfg.task == "atsa" else \
         "aspect-category sentiment (ACSA): `category | polarity ; ...`"
-    rows = "\n".join(f"| {v} | {100 * s['precision']:.2f} | {100 * s['recall']:.2f} | {100 * s['f1']:.2f} |"
-                     for v, s in scores.items())
-    card = f"""---
-library_name: transformers
-tags: [fsa-distill, aspect-based-sentiment-analysis, {cfg.task}]
----
-# {cfg.task.upper()} {cfg.dataset} student (seed {cfg.seed})
-
-Fine-tuned with [fsa-distill](https://github.com/) for {what}.
-
-- base model: `{cfg.model}`{f" (distilled from teacher `{teacher}`)" if teacher else ""}
-- task / dataset: {cfg.task} / {cfg.dataset}; seed {cfg.seed}; best epoch {info.get('best_epoch')} by dev micro-F1 ({100 * (info.get('best_dev_f1') or 0):.2f})
-- training: lr {cfg.train.learning_rate}, batch {cfg.train.batch_size}, epochs {cfg.train.epochs}, weight decay {cfg.train.weight_decay}
-- decoding: greedy max_length {cfg.decode.max_length}{", span-grounded" if cfg.decode.grounding else ""}
-
-Scores (reference micro-F1; `normal` = test + hard_test is comparable with the reference release):
-
-| view | P | R | F1 |
-|---|---|---|---|
-{rows}
-
-```python
+    facts = [f"base model: `{cfg.model}`" + (f" (distilled from teacher `{teacher}`)" if teacher else ""),
+             f"task / dataset: {cfg.task} / {cfg.dataset}; seed {cfg.seed}; best epoch {info.get('best_epoch')} "
+             f"by dev micro-F1 ({100 * (info.get('best_dev_f1') or 0):.2f})",
+             f"training: lr {cfg.train.learning_rate}, batch {cfg.train.batch_size}, epochs {cfg.train.epochs}, "
+             f"weight decay {cfg.train.weight_decay}",
+             f"decoding: greedy max_length {cfg.decode.max_length}" + (", span-grounded" if cfg.decode.grounding else "")]
+    usage = f"""```python
 from fsa_distill import SentimentAnalyzer
 sa = SentimentAnalyzer.from_pretrained("{model_dir}")
 sa.predict("The pasta was great but the waiter was rude.")
-```
-"""
-    (model_dir / "README.md").write_text(card, encoding="utf-8")
+```"""
+    runs.write_model_card(model_dir, f"{cfg.task.upper()} {cfg.dataset} student (seed {cfg.seed})", facts,
+                          intro=f"Fine-tuned with [fsa-distill](https://github.com/) for {what}.", scores=scores,
+                          front_matter=f"library_name: transformers\ntags: [fsa-distill, aspect-based-sentiment-analysis, "
+                          f"{cfg.task}]", usage=usage)
 
 
 def finished_run(cfg: FinetuneConfig) -> dict | None:
     """The stored result of a finished run with exactly this config, else None."""
-    import yaml
-
     run_dir = cfg.run_dir()
-    files = [run_dir / n for n in ("config.yaml", "metrics.json", "run_info.json")]
-    if not all(f.exists() for f in files):
+    if not runs.finished(run_dir, cfg, "finetune"):
         return None
-    if yaml.safe_load(files[0].read_text(encoding="utf-8")) != cfg.model_dump(mode="json"):
-        return None
-    return {"run_dir": str(run_dir), "metrics": json.loads(files[1].read_text(encoding="utf-8")),
-            "info": json.loads(files[2].read_text(encoding="utf-8")), "skipped": True}
+    return {"run_dir": str(run_dir), "metrics": runs.read_json(run_dir / runs.METRICS_FILE),
+            "info": runs.read_json(run_dir / runs.RUN_INFO_FILE), "skipped": True}
 
 
 def check_inputs(cfg: FinetuneConfig) -> None:
@@ -240,8 +201,8 @@ def check_inputs(cfg: FinetuneConfig) -> None:
     files they read (needed only after training, so a typo there used to cost the whole
     training), the output folder and the student's folder."""
     from fsa_distill.benchmark.views import canonical_view, load_views
+    from fsa_distill.models import check_model_spec
     from fsa_distill.resources import check_output_dir
-    from fsa_distill.student.models import check_model_spec
 
     for view in cfg.views:
         canonical_view(view)
@@ -257,87 +218,124 @@ def finetune(cfg: FinetuneConfig, progress: bool = True) -> dict:
     if done is not None:
         log.info("%s: finished with the same config, skipping", done["run_dir"])
         return done
-    import torch
-    from transformers import DataCollatorForSeq2Seq, Seq2SeqTrainer, Seq2SeqTrainingArguments, set_seed
+    recipe = FinetuneRecipe(cfg, progress)
+    recipe.setup()
+    recipe.train()
+    recipe.evaluate()
+    return recipe.save()
 
-    from fsa_distill.benchmark.data import load_split
-    from fsa_distill.evaluation.evaluate import evaluate_views
-    from fsa_distill.student.models import count_parameters, load_student, read_meta, resolve_model
 
-    run_dir = cfg.run_dir()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "metrics.json").unlink(missing_ok=True)  # an interrupted or different earlier run
-    dump_config(cfg, run_dir / "config.yaml")
-    timing: dict[str, float] = {}
-    t0 = time.perf_counter()
+def warmup_steps(cfg: FinetuneConfig, n_train: int) -> int:
+    """`train.warmup_ratio` of all optimizer steps, rounded up (as the Trainer rounds a ratio)."""
+    t = cfg.train
+    total = t.max_steps if t.max_steps > 0 else math.ceil(t.epochs * math.ceil(n_train / t.batch_size))
+    return math.ceil(t.warmup_ratio * total)
 
-    # 1. data
-    train = load_split(cfg.task, cfg.dataset, "train", cfg.data_dir)
-    dev = load_split(cfg.task, cfg.dataset, "dev", cfg.data_dir)
-    if cfg.train.data_fraction < 1:
-        train = random.Random(cfg.seed).sample(train, max(1, int(len(train) * cfg.train.data_fraction)))
-    train = train[:cfg.train.train_limit] if cfg.train.train_limit else train
-    dev = dev[:cfg.train.dev_limit] if cfg.train.dev_limit else dev
 
-    # 2. student
-    set_seed(cfg.seed)
-    model, tokenizer = load_student(cfg.model)
-    base_meta = read_meta(resolve_model(cfg.model))
-    train_ds = tokenize_pairs(tokenizer, *build_pairs(cfg.task, train))
-    timing["load_s"] = time.perf_counter() - t0
+class FinetuneRecipe:
+    """One fine-tuning: setup, train (with dev selection), evaluate, save."""
 
-    # 3. training, 4. model selection on dev
-    best_dir = run_dir / "best_model" if cfg.save_model else None
-    selection = DevSelection(cfg, tokenizer, dev, best_dir, progress)
-    bf16 = use_bf16(cfg.train.precision)
-    args = Seq2SeqTrainingArguments(
-        output_dir=str(run_dir / "trainer"), per_device_train_batch_size=cfg.train.batch_size,
-        num_train_epochs=cfg.train.epochs, max_steps=cfg.train.max_steps, learning_rate=cfg.train.learning_rate,
-        lr_scheduler_type=cfg.train.lr_scheduler, warmup_steps=cfg.train.warmup_ratio,  # a float < 1 is a ratio
-        max_grad_norm=cfg.train.max_grad_norm, bf16=bf16, seed=cfg.seed, eval_strategy="no", save_strategy="no",
-        logging_steps=cfg.train.logging_steps, report_to=[], disable_tqdm=not progress,
-        dataloader_num_workers=0, dataloader_pin_memory=torch.cuda.is_available(),
-        remove_unused_columns=False, **sampling_args(cfg.train.length_grouping))
-    # The reference decays every parameter (no bias/LayerNorm exclusion): build the optimizer ourselves.
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.learning_rate,
-                                  weight_decay=cfg.train.weight_decay, eps=cfg.train.adam_epsilon)
-    trainer = Seq2SeqTrainer(model=model, args=args, train_dataset=train_ds,
-                             data_collator=DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100),
-                             processing_class=tokenizer, optimizers=(optimizer, None),
-                             callbacks=[selection.callback])
-    t1 = time.perf_counter()
-    train_out = trainer.train()
-    timing["train_s"] = time.perf_counter() - t1 - selection.eval_seconds
-    timing["dev_eval_s"] = selection.eval_seconds
-    if not selection.curve:  # fewer steps than one epoch: still select on dev once
-        selection.evaluate(trainer.model, trainer.state)
-    write_curve(run_dir, selection.curve)
+    def __init__(self, cfg: FinetuneConfig, progress: bool):
+        self.cfg, self.progress = cfg, progress
+        self.run_dir = cfg.run_dir()
+        self.timing: dict[str, float] = {}
+        self.t0 = time.perf_counter()
 
-    # 5. evaluate the best model on every view
-    if best_dir is not None:
-        model, tokenizer = load_student(str(best_dir))
-    else:
-        model.load_state_dict(selection.best_state)
-    model.to(trainer.args.device)
-    t2 = time.perf_counter()
-    results = evaluate_views(model, tokenizer, cfg.task, cfg.dataset, run_dir / "eval", decode=cfg.decode,
-                             views=cfg.views, data_dir=cfg.data_dir, limit=cfg.test_limit, progress=progress)
-    timing["test_eval_s"] = time.perf_counter() - t2
-    timing["total_s"] = time.perf_counter() - t0
+    def setup(self) -> None:
+        from transformers import set_seed
 
-    # 6. run record
-    metrics = {v: m for v, m in results.items() if not v.startswith("_")}
-    info = {"kind": "finetune", "label": cfg.label or cfg.model, "task": cfg.task, "dataset": cfg.dataset,
-            "seed": cfg.seed, "model": cfg.model,
-            "data_fraction": cfg.train.data_fraction,
-            "parameters": count_parameters(model), "train_sentences": len(train), "dev_sentences": len(dev),
-            "steps": trainer.state.global_step, "train_loss": train_out.training_loss, "bf16": bf16,
-            "best_epoch": selection.best_epoch, "best_dev_f1": selection.best_f1, "timing": timing,
-            "generation": results["_timing"], "unavailable_views": results.get("_unavailable", {}),
-            "environment": environment_info()}
-    if best_dir is not None:
-        write_model_card(best_dir, cfg, base_meta, metrics, info)
-    (run_dir / "run_info.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")  # last: "done"
-    shutil.rmtree(run_dir / "trainer", ignore_errors=True)  # Trainer's scratch folder: nothing kept there
-    return {"run_dir": str(run_dir), "metrics": metrics, "info": info}
+        from fsa_distill.benchmark.data import load_split
+        from fsa_distill.models import load_student, read_meta, resolve_model
+
+        cfg = self.cfg
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / runs.METRICS_FILE).unlink(missing_ok=True)  # an interrupted or different earlier run
+        runs.write_config(cfg, self.run_dir)
+        train = load_split(cfg.task, cfg.dataset, "train", cfg.data_dir)
+        dev = load_split(cfg.task, cfg.dataset, "dev", cfg.data_dir)
+        if cfg.train.data_fraction < 1:
+            train = random.Random(cfg.seed).sample(train, max(1, int(len(train) * cfg.train.data_fraction)))
+        self.train_examples = train[:cfg.train.train_limit] if cfg.train.train_limit else train
+        self.dev = dev[:cfg.train.dev_limit] if cfg.train.dev_limit else dev
+        set_seed(cfg.seed)
+        self.model, self.tokenizer = load_student(cfg.model)
+        self.base_meta = read_meta(resolve_model(cfg.model))
+        self.train_ds = tokenize_pairs(self.tokenizer, *build_pairs(cfg.task, self.train_examples))
+        self.timing["load_s"] = time.perf_counter() - self.t0
+
+    def trainer(self, best_dir: Path | None):
+        import torch
+        from transformers import (
+            DataCollatorForSeq2Seq,
+            Seq2SeqTrainer,
+            Seq2SeqTrainingArguments,
+        )
+
+        from fsa_distill.models import use_bf16
+
+        cfg, tr = self.cfg, self.cfg.train
+        self.selection = DevSelection(cfg, self.tokenizer, self.dev, best_dir, self.progress)
+        self.bf16 = use_bf16(tr.precision, "train.precision")
+        args = Seq2SeqTrainingArguments(
+            output_dir=str(self.run_dir / "trainer"), per_device_train_batch_size=tr.batch_size,
+            num_train_epochs=tr.epochs, max_steps=tr.max_steps, learning_rate=tr.learning_rate,
+            lr_scheduler_type=tr.lr_scheduler, warmup_steps=warmup_steps(cfg, len(self.train_ds)),
+            max_grad_norm=tr.max_grad_norm, bf16=self.bf16, seed=cfg.seed, eval_strategy="no", save_strategy="no",
+            logging_steps=tr.logging_steps, report_to=[], disable_tqdm=not self.progress,
+            dataloader_num_workers=0, dataloader_pin_memory=torch.cuda.is_available(),
+            remove_unused_columns=False, **sampling_args(tr.length_grouping))
+        # The reference decays every parameter (no bias/LayerNorm exclusion): build the optimizer ourselves.
+        optimizer = torch.optim.AdamW(self.model.parameters(), lr=tr.learning_rate, weight_decay=tr.weight_decay,
+                                      eps=tr.adam_epsilon)
+        collator = DataCollatorForSeq2Seq(self.tokenizer, model=self.model, label_pad_token_id=-100)
+        return Seq2SeqTrainer(model=self.model, args=args, train_dataset=self.train_ds, data_collator=collator,
+                              processing_class=self.tokenizer, optimizers=(optimizer, None),
+                              callbacks=[self.selection.callback])
+
+    def train(self) -> None:
+        """Train, selecting on dev after every `eval_every_epochs` epochs (and once at the end)."""
+        self.best_dir = self.run_dir / "best_model" if self.cfg.save_model else None
+        self.hf_trainer = self.trainer(self.best_dir)
+        t1 = time.perf_counter()
+        self.train_out = self.hf_trainer.train()
+        self.timing["train_s"] = time.perf_counter() - t1 - self.selection.eval_seconds
+        self.timing["dev_eval_s"] = self.selection.eval_seconds
+        if not self.selection.curve:  # fewer steps than one epoch: still select on dev once
+            self.selection.evaluate(self.hf_trainer.model, self.hf_trainer.state)
+        runs.write_curve(self.run_dir, "dev_curve", self.selection.curve)
+
+    def evaluate(self) -> None:
+        """The best dev model on every view of test+hard, once."""
+        from fsa_distill.evaluation.evaluate import evaluate_views
+        from fsa_distill.models import load_student
+
+        cfg = self.cfg
+        if self.best_dir is not None:
+            self.model, self.tokenizer = load_student(str(self.best_dir))
+        else:
+            self.model.load_state_dict(self.selection.best_state)
+        self.model.to(self.hf_trainer.args.device)
+        t2 = time.perf_counter()
+        self.scores = evaluate_views(self.model, self.tokenizer, cfg.task, cfg.dataset, self.run_dir / "eval",
+                                     decode=cfg.decode, views=cfg.views, data_dir=cfg.data_dir, limit=cfg.test_limit,
+                                     progress=self.progress)
+        self.timing["test_eval_s"] = time.perf_counter() - t2
+        self.timing["total_s"] = time.perf_counter() - self.t0
+
+    def save(self) -> dict:
+        """run_info.json and metrics.json (last), the model card; the trainer's scratch folder goes."""
+        from fsa_distill.models import count_parameters
+
+        cfg, sel, metrics = self.cfg, self.selection, self.scores.metrics
+        info = {"kind": "finetune", "label": cfg.label or cfg.model, "task": cfg.task, "dataset": cfg.dataset,
+                "seed": cfg.seed, "model": cfg.model, "data_fraction": cfg.train.data_fraction,
+                "parameters": count_parameters(self.model), "train_sentences": len(self.train_examples),
+                "dev_sentences": len(self.dev), "steps": self.hf_trainer.state.global_step,
+                "train_loss": self.train_out.training_loss, "bf16": self.bf16, "best_epoch": sel.best_epoch,
+                "best_dev_f1": sel.best_f1, "timing": self.timing, "generation": self.scores.timing,
+                "unavailable_views": self.scores.unavailable, "environment": environment_info()}
+        if self.best_dir is not None:
+            write_model_card(self.best_dir, cfg, self.base_meta, metrics, info)
+        runs.write_run_record(self.run_dir, info, metrics)
+        shutil.rmtree(self.run_dir / "trainer", ignore_errors=True)  # nothing is kept there
+        return {"run_dir": str(self.run_dir), "metrics": metrics, "info": info}

@@ -1,6 +1,6 @@
 """Distillation pretraining: continue training the student as a seq2seq model, review -> teacher text.
 
-The recipe of reference-system.md §1a on the Hugging Face Trainer: pairs from `corpus.py`,
+The recipe of reference-system.md §1a on the Hugging Face Trainer: pairs from `pretrain_data.py`,
 length-grouped batches from `sampler.py`, AdamWScale and the cosine schedule from `optim.py`,
 gradient accumulation, clipping, bf16 where the hardware has it, DDP under torchrun or
 `accelerate launch` (gloo on CPU). Validation is the teacher-forced loss on a held-out teacher
@@ -17,28 +17,30 @@ What a run writes into `output_dir`:
 
     fsa-distill pretrain configs/pretrain/tiny-sample.yaml train.max_steps=60
     torchrun --nproc_per_node 2 -m fsa_distill.cli pretrain configs/pretrain/tiny-sample.yaml
+
+The recipe reads top to bottom in `PretrainRecipe`: setup (arguments, student, pairs, batches,
+trainer), train (resuming from the last complete checkpoint), save (final and best model folders,
+loss curve, summary).
 """
 
 from __future__ import annotations
 
-import argparse
-import csv
 import json
 import logging
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
-from typing import Literal, Optional, Union
+from typing import Literal, Optional
 
 from pydantic import Field, field_validator
 
-from fsa_distill.config import StrictConfig, add_config_args, dump_config, load_config, split_config_args
+from fsa_distill import runs
+from fsa_distill.config import Renamed, StrictConfig
 from fsa_distill.errors import FsaError
 from fsa_distill.limits import clip
+from fsa_distill.models.folder import META_FILE, check_model_spec, check_weights
 from fsa_distill.resources import check_output_dir
-from fsa_distill.student.models import check_model_spec, check_weights
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +52,7 @@ TRAINING_STATE_FILES = ("optimizer.pt", "scheduler.pt", "scaler.pt", "trainer_st
 
 # ------------------------------------------------------------------------------------- config
 class PretrainData(StrictConfig):
-    corpus: list[str] = [SAMPLE]  # files or folders of JSONL(.gz); see corpus.py for the formats
+    corpus: list[str] = [SAMPLE]  # files or folders of JSONL(.gz); see pretrain_data.py for the formats
     max_source_length: int = Field(128, ge=1)
     max_target_length: int = Field(400, ge=2)
     task_prefix: bool = False  # ablation: prefix the source with what the target is
@@ -78,17 +80,20 @@ class PretrainData(StrictConfig):
 
 
 class PretrainTrain(StrictConfig):
+    renamed = {"lr": Renamed("learning_rate"),
+               "bf16": Renamed("precision", {True: "bf16", False: "fp32", "auto": "auto"})}
+
     max_steps: int = Field(200_000, ge=1)  # optimizer steps
     batch_size: int = Field(20, ge=1)  # per device, per micro-batch
     grad_accum: int = Field(5, ge=1)  # effective batch = batch_size x grad_accum x processes
     optimizer: Literal["adamw_scale", "adamw"] = "adamw_scale"
-    lr: float = Field(3e-3, gt=0)  # nominal
+    learning_rate: float = Field(3e-3, gt=0)  # nominal
     final_lr: float = Field(1e-5, ge=0)
     warmup_steps: int = Field(0, ge=0)
     reference_lr_quirk: bool = False  # start the cosine at lr/2 as the reference really did
     weight_decay: float = Field(0.0, ge=0)
     max_grad_norm: float = Field(1.0, gt=0)
-    bf16: Union[bool, Literal["auto"]] = "auto"  # auto: on where a CUDA device supports it
+    precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 where a CUDA device supports it
     length_grouping: bool = True  # false: shuffled batches, as the reference
     group_size: int = Field(64, ge=1)  # batches per length-sorted megabatch
     eval_steps: int = Field(2000, ge=1)  # validate and checkpoint every N optimizer steps
@@ -114,7 +119,7 @@ def _corpus_paths(items: list[str]) -> list[Path]:
 
 def _check_corpus_paths(cfg: PretrainConfig) -> None:
     """Every corpus and validation file exists (cheap: no record is read), before the student loads."""
-    from fsa_distill.student import corpus
+    from fsa_distill.student import pretrain_data as corpus
 
     corpus.corpus_files(_corpus_paths(cfg.data.corpus))
     if not cfg.data.validation_holdout:
@@ -123,7 +128,7 @@ def _check_corpus_paths(cfg: PretrainConfig) -> None:
 
 def load_pairs(cfg: PretrainConfig, tokenizer) -> dict:
     """Train and validation datasets plus what the summary reports about them."""
-    from fsa_distill.student import corpus
+    from fsa_distill.student import pretrain_data as corpus
 
     records = corpus.read_records(_corpus_paths(cfg.data.corpus))
     if cfg.data.validation_holdout:
@@ -184,17 +189,6 @@ def _make_trainer_class():
     return PretrainTrainer
 
 
-def _use_bf16(setting) -> bool:
-    import torch
-
-    has = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    if setting == "auto":
-        return has
-    if setting and not has:
-        raise FsaError("train.bf16=true needs a CUDA device with bf16; use train.bf16=auto")
-    return bool(setting)
-
-
 def last_complete_checkpoint(ckpt_dir: Path) -> Optional[Path]:
     """The newest checkpoint whose trainer state was written (the Trainer writes it last), so a
     run killed while saving resumes from the one before."""
@@ -214,28 +208,24 @@ def _remove_incomplete_checkpoints(ckpt_dir: Path) -> None:
 
 def _export_model_folder(src: Path, dst: Path, meta: dict) -> None:
     """A Trainer checkpoint -> a plain model folder (weights, config, tokenizer, metadata)."""
-    from fsa_distill.student.models import META_FILE
-
     tmp = dst.with_name(dst.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(src, tmp, ignore=lambda d, names: [n for n in names if n in TRAINING_STATE_FILES
                                                         or n.startswith("rng_state")])
-    (tmp / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
-    _write_model_card(tmp, meta)
+    runs.write_json(tmp / META_FILE, meta)
+    write_model_card(tmp, meta)
     shutil.rmtree(dst, ignore_errors=True)
     tmp.rename(dst)
 
 
-def _write_model_card(folder: Path, meta: dict) -> None:
-    teacher = meta.get("teacher") or "unknown"
-    lines = ["# Distilled sentiment student (fsa-distill)", "",
-             f"Continued pretraining of `{meta.get('base_model')}` as a seq2seq model from reviews to the "
-             f"teacher's sentiment analyses and rewrites (fsa-distill pretrain).", "",
-             f"- teacher: {teacher}", f"- corpus: {', '.join(meta.get('corpus') or [])}",
-             f"- optimizer steps: {meta.get('steps')}", ""]
+def write_model_card(folder: Path, meta: dict) -> None:
+    facts = [f"teacher: {meta.get('teacher') or 'unknown'}", f"corpus: {', '.join(meta.get('corpus') or [])}",
+             f"optimizer steps: {meta.get('steps')}"]
     if meta.get("validation_loss") is not None:
-        lines.insert(-1, f"- validation loss: {meta['validation_loss']:.4f}")
-    (folder / "README.md").write_text("\n".join(lines), encoding="utf-8")
+        facts.append(f"validation loss: {meta['validation_loss']:.4f}")
+    runs.write_model_card(folder, "Distilled sentiment student (fsa-distill)", facts,
+                          intro=f"Continued pretraining of `{meta.get('base_model')}` as a seq2seq model from reviews "
+                          "to the teacher's sentiment analyses and rewrites (fsa-distill pretrain).")
 
 
 def _loss_curve(log_history: list[dict]) -> list[dict]:
@@ -253,27 +243,14 @@ def _loss_curve(log_history: list[dict]) -> list[dict]:
     return [rows[s] for s in sorted(rows)]
 
 
-def _write_loss_curve(out: Path, rows: list[dict]) -> None:
-    (out / "loss_curve.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
-    with open(out / "loss_curve.csv", "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=["step", "train_loss", "val_loss", "lr"])
-        w.writeheader()
-        w.writerows(rows)
-
-
 def _check_output_dir(cfg: PretrainConfig, out: Path) -> Optional[dict]:
     """A finished run with the same config is returned as is; a different config in a folder that
     already holds checkpoints is an error (resuming it would mix two runs)."""
-    import yaml
-
-    cfg_file = out / "config.yaml"
-    if not cfg_file.exists():
+    if not (out / runs.CONFIG_FILE).exists():
         return None
-    previous = yaml.safe_load(cfg_file.read_text(encoding="utf-8"))
-    same = previous == cfg.model_dump(mode="json")
-    if same and (out / "summary.json").exists() and (out / "final_model" / "config.json").exists():
-        return json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    if not same and (last_complete_checkpoint(out / "checkpoints") or (out / "final_model").exists()):
+    if runs.finished(out, cfg, "pretrain", also=("final_model/config.json",)):
+        return runs.read_json(out / "summary.json")
+    if not runs.same_config(out / runs.CONFIG_FILE, cfg) and (last_complete_checkpoint(out / "checkpoints") or (out / "final_model").exists()):
         raise FsaError(f"{out}: holds a run with a different config (see its config.yaml); "
                        "choose another output_dir or delete it")
     return None
@@ -300,13 +277,6 @@ def pretrain(cfg: PretrainConfig, progress: bool = True, callbacks: Optional[lis
     """Run (or resume, or skip if finished) distillation pretraining; returns the summary.
 
     `callbacks`: extra `transformers.TrainerCallback`s (loggers, early stopping, ...)."""
-    import torch
-    from transformers import TrainingArguments, set_seed
-
-    from fsa_distill.student.models import load_student, save_student
-    from fsa_distill.student.optim import build_optimizer, build_scheduler
-    from fsa_distill.student.sampler import LengthGroupedSampler, Seq2SeqCollator, padding_stats, shuffled_batches
-
     out = check_output_dir(Path(cfg.output_dir), "output_dir")
     check_model_spec(cfg.model)
     _check_corpus_paths(cfg)
@@ -314,35 +284,43 @@ def pretrain(cfg: PretrainConfig, progress: bool = True, callbacks: Optional[lis
     if done is not None:
         log.info("%s: finished run with the same config, skipping", out)
         return done
-    t_start = time.time()
-    ckpt_dir = out / "checkpoints"
-    tr = cfg.train
-    cuda = torch.cuda.is_available()
-    # Launched by torchrun / accelerate launch: data-parallel, over gloo where there is no GPU.
+    recipe = PretrainRecipe(cfg, out, progress, callbacks)
+    recipe.setup()
+    recipe.train()
+    return recipe.save()
+
+
+def training_arguments(cfg: PretrainConfig, ckpt_dir: Path, progress: bool):
+    """Trainer arguments: validation and checkpoints every eval_steps, the last k kept, DDP over
+    gloo when launched by torchrun without a GPU."""
+    import torch
+    from transformers import TrainingArguments
+
+    from fsa_distill.models import use_bf16
+
+    tr, cuda = cfg.train, torch.cuda.is_available()
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    args = TrainingArguments(
+    return TrainingArguments(
         output_dir=str(ckpt_dir), max_steps=tr.max_steps, per_device_train_batch_size=tr.batch_size,
         gradient_accumulation_steps=tr.grad_accum, per_device_eval_batch_size=tr.eval_batch_size,
         eval_strategy="steps", eval_steps=tr.eval_steps, save_strategy="steps", save_steps=tr.eval_steps,
         save_total_limit=tr.keep_checkpoints, metric_for_best_model="eval_loss", greater_is_better=False,
         load_best_model_at_end=False, prediction_loss_only=True, logging_steps=tr.logging_steps,
-        max_grad_norm=tr.max_grad_norm, bf16=_use_bf16(tr.bf16), seed=cfg.seed, data_seed=cfg.seed,
-        report_to=[], dataloader_num_workers=tr.num_workers, disable_tqdm=not progress,
+        max_grad_norm=tr.max_grad_norm, bf16=use_bf16(tr.precision, "train.precision"), seed=cfg.seed,
+        data_seed=cfg.seed, report_to=[], dataloader_num_workers=tr.num_workers, disable_tqdm=not progress,
         ddp_backend="gloo" if distributed and not cuda else None, ddp_find_unused_parameters=False, use_cpu=not cuda,
     )
-    main = args.process_index == 0
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
-        dump_config(cfg, out / "config.yaml")
-        _remove_incomplete_checkpoints(ckpt_dir)
-    set_seed(cfg.seed)
-    with args.main_process_first(desc="loading the student"):  # a preset is built once, not per rank
-        model, tokenizer = load_student(cfg.model)
-    data = load_pairs(cfg, tokenizer)
-    train_ds, val_ds = data["train"], data["validation"]
-    src_len, tgt_len = train_ds["source_length"], train_ds["target_length"]
 
-    sampler = None
+
+def batch_plan(cfg: PretrainConfig, src_len: list[int], tgt_len: list[int]):
+    """(the length-grouped sampler or None, padding statistics of the first epoch's batches)."""
+    from fsa_distill.student.sampler import (
+        LengthGroupedSampler,
+        padding_stats,
+        shuffled_batches,
+    )
+
+    tr, sampler = cfg.train, None
     if tr.length_grouping:
         sampler = LengthGroupedSampler(tgt_len, src_len, batch_size=tr.batch_size, seed=cfg.seed,
                                        group_size=tr.group_size)
@@ -350,106 +328,113 @@ def pretrain(cfg: PretrainConfig, progress: bool = True, callbacks: Optional[lis
     else:
         batches = shuffled_batches(len(tgt_len), tr.batch_size, cfg.seed)
     padding = padding_stats(batches, src_len, tgt_len).as_dict()
-    padding_shuffled = padding_stats(shuffled_batches(len(tgt_len), tr.batch_size, cfg.seed), src_len, tgt_len)
-    padding["padding_fraction_shuffled_batches"] = round(padding_shuffled.fraction, 4)
-    log.info("%d training pairs, %d validation; padding %.1f%% of batch slots (shuffled batches: %.1f%%)",
-             len(train_ds), len(val_ds), 100 * padding["padding_fraction"], 100 * padding_shuffled.fraction)
+    shuffled = padding_stats(shuffled_batches(len(tgt_len), tr.batch_size, cfg.seed), src_len, tgt_len)
+    padding["padding_fraction_shuffled_batches"] = round(shuffled.fraction, 4)
+    return sampler, padding
 
-    optimizer = build_optimizer(model, tr.optimizer, tr.lr, tr.weight_decay)
-    scheduler = build_scheduler(optimizer, total_steps=tr.max_steps, final_lr=tr.final_lr,
-                                warmup_steps=tr.warmup_steps, reference_lr_quirk=tr.reference_lr_quirk)
-    trainer = _make_trainer_class()(
-        model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds, processing_class=tokenizer,
-        data_collator=Seq2SeqCollator(tokenizer.pad_token_id), optimizers=(optimizer, scheduler),
-        length_sampler=sampler, callbacks=callbacks,
-    )
-    resume = last_complete_checkpoint(ckpt_dir)
-    if resume is not None:
-        log.info("resuming from %s", resume)
-        check_weights(resume)
-    result = _train(trainer, resume)
 
-    state = trainer.state
-    if not any(e.get("step") == state.global_step and "eval_loss" in e for e in state.log_history):
-        trainer.evaluate()  # the last step was not a validation step
-    final_val = next(e["eval_loss"] for e in reversed(state.log_history) if "eval_loss" in e)
-    tokens = trainer.accelerator.reduce(torch.tensor(float(trainer.target_tokens)), reduction="sum").item()
-    runtime = result.metrics.get("train_runtime") or 0.0
+class PretrainRecipe:
+    """One pretraining run: setup, train, save. On every rank; only the main one writes files."""
 
-    summary = None
-    if main:
-        meta = {"kind": "pretrained", "base_model": cfg.model,
-                "corpus": [str(p) for p in _corpus_paths(cfg.data.corpus)],
-                "teacher": ", ".join(data["teachers"]) or None, "steps": state.global_step}
-        final_dir = out / "final_model"
-        save_student(trainer.accelerator.unwrap_model(trainer.model), tokenizer, final_dir,
-                     meta={**meta, "validation_loss": final_val})
-        _write_model_card(final_dir, {**meta, "validation_loss": final_val})
-        best_val, best_step = final_val, state.global_step
-        if state.best_model_checkpoint and state.best_metric is not None and state.best_metric < final_val \
-                and Path(state.best_model_checkpoint).exists():
-            best_val = state.best_metric
-            best_step = int(Path(state.best_model_checkpoint).name.split("-")[-1])
-            _export_model_folder(Path(state.best_model_checkpoint), out / "best_model",
-                                 {**meta, "steps": best_step, "validation_loss": best_val})
-        else:  # the final model is the best one
-            _export_model_folder(final_dir, out / "best_model", {**meta, "validation_loss": final_val})
-        _write_loss_curve(out, _loss_curve(state.log_history))
-        summary = {
+    def __init__(self, cfg: PretrainConfig, out: Path, progress: bool, callbacks: Optional[list]):
+        self.cfg, self.out, self.progress, self.callbacks = cfg, out, progress, callbacks
+        self.t_start = time.time()
+
+    def setup(self) -> None:
+        from transformers import set_seed
+
+        from fsa_distill.models import load_student
+        from fsa_distill.student.optim import build_optimizer, build_scheduler
+        from fsa_distill.student.sampler import Seq2SeqCollator
+
+        cfg, tr = self.cfg, self.cfg.train
+        self.args = training_arguments(cfg, self.out / "checkpoints", self.progress)
+        self.main = self.args.process_index == 0
+        if self.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            runs.write_config(cfg, self.out)
+            _remove_incomplete_checkpoints(self.out / "checkpoints")
+        set_seed(cfg.seed)
+        with self.args.main_process_first(desc="loading the student"):  # a preset is built once, not per rank
+            model, self.tokenizer = load_student(cfg.model)
+        self.data = load_pairs(cfg, self.tokenizer)
+        train_ds, val_ds = self.data["train"], self.data["validation"]
+        sampler, self.padding = batch_plan(cfg, train_ds["source_length"], train_ds["target_length"])
+        log.info("%d training pairs, %d validation; padding %.1f%% of batch slots (shuffled batches: %.1f%%)",
+                 len(train_ds), len(val_ds), 100 * self.padding["padding_fraction"],
+                 100 * self.padding["padding_fraction_shuffled_batches"])
+        optimizer = build_optimizer(model, tr.optimizer, tr.learning_rate, tr.weight_decay)
+        scheduler = build_scheduler(optimizer, total_steps=tr.max_steps, final_lr=tr.final_lr,
+                                    warmup_steps=tr.warmup_steps, reference_lr_quirk=tr.reference_lr_quirk)
+        self.trainer = _make_trainer_class()(
+            model=model, args=self.args, train_dataset=train_ds, eval_dataset=val_ds,
+            processing_class=self.tokenizer, data_collator=Seq2SeqCollator(self.tokenizer.pad_token_id),
+            optimizers=(optimizer, scheduler), length_sampler=sampler, callbacks=self.callbacks)
+
+    def train(self) -> None:
+        import torch
+
+        self.resume = last_complete_checkpoint(self.out / "checkpoints")
+        if self.resume is not None:
+            log.info("resuming from %s", self.resume)
+            check_weights(self.resume)
+        result = _train(self.trainer, self.resume)
+        state = self.trainer.state
+        if not any(e.get("step") == state.global_step and "eval_loss" in e for e in state.log_history):
+            self.trainer.evaluate()  # the last step was not a validation step
+        self.final_val = next(e["eval_loss"] for e in reversed(state.log_history) if "eval_loss" in e)
+        self.tokens = self.trainer.accelerator.reduce(torch.tensor(float(self.trainer.target_tokens)),
+                                                      reduction="sum").item()
+        self.runtime = result.metrics.get("train_runtime") or 0.0
+
+    def save(self) -> dict:
+        """The model folders, loss curve and summary.json (main process); the summary."""
+        state = self.trainer.state
+        summary = {"steps": state.global_step, "final_val_loss": self.final_val}
+        if self.main:
+            meta = {"kind": "pretrained", "base_model": self.cfg.model,
+                    "corpus": [str(p) for p in _corpus_paths(self.cfg.data.corpus)],
+                    "teacher": ", ".join(self.data["teachers"]) or None, "steps": state.global_step}
+            best_val, best_step = self.save_models(meta)
+            runs.write_curve(self.out, "loss_curve", _loss_curve(state.log_history),
+                             fields=["step", "train_loss", "val_loss", "lr"])
+            summary = self.summary(meta, best_val, best_step)
+            runs.write_json(self.out / "summary.json", summary)
+            log.info("pretraining done: %s", json.dumps({k: summary[k] for k in (
+                "steps", "final_val_loss", "best_val_loss", "target_tokens_per_s", "padding_fraction")}))
+        self.trainer.accelerator.wait_for_everyone()  # no rank exits before the model is written
+        return summary
+
+    def save_models(self, meta: dict) -> tuple[float, int]:
+        """final_model/ (the last step) and best_model/ (lowest validation loss); (best loss, its step)."""
+        from fsa_distill.models import save_student
+
+        state, final_dir = self.trainer.state, self.out / "final_model"
+        save_student(self.trainer.accelerator.unwrap_model(self.trainer.model), self.tokenizer, final_dir,
+                     meta={**meta, "validation_loss": self.final_val})
+        write_model_card(final_dir, {**meta, "validation_loss": self.final_val})
+        best = state.best_model_checkpoint
+        if best and state.best_metric is not None and state.best_metric < self.final_val and Path(best).exists():
+            step = int(Path(best).name.split("-")[-1])
+            _export_model_folder(Path(best), self.out / "best_model",
+                                 {**meta, "steps": step, "validation_loss": state.best_metric})
+            return state.best_metric, step
+        _export_model_folder(final_dir, self.out / "best_model", {**meta, "validation_loss": self.final_val})
+        return self.final_val, state.global_step
+
+    def summary(self, meta: dict, best_val: float, best_step: int) -> dict:
+        state, tr, args = self.trainer.state, self.cfg.train, self.args
+        return {
             "steps": state.global_step,
-            "final_val_loss": final_val, "best_val_loss": best_val, "best_step": best_step,
+            "final_val_loss": self.final_val, "best_val_loss": best_val, "best_step": best_step,
             "final_train_loss": next((e["loss"] for e in reversed(state.log_history) if "loss" in e), None),
-            "target_tokens_per_s": round(tokens / runtime, 1) if runtime else None,
-            "target_tokens_trained_this_session": int(tokens),
-            **padding,
+            "target_tokens_per_s": round(self.tokens / self.runtime, 1) if self.runtime else None,
+            "target_tokens_trained_this_session": int(self.tokens),
+            **self.padding,
             "effective_batch": tr.batch_size * tr.grad_accum * args.world_size,
             "processes": args.world_size, "bf16": args.bf16,
-            "train_pairs": len(train_ds), "validation_pairs": len(val_ds), "train_data": data["train_stats"],
-            "teacher": meta["teacher"], "resumed_from": str(resume) if resume else None,
-            "train_runtime_s": round(runtime, 2), "wall_time_s": round(time.time() - t_start, 2),
+            "train_pairs": len(self.data["train"]), "validation_pairs": len(self.data["validation"]),
+            "train_data": self.data["train_stats"], "teacher": meta["teacher"],
+            "resumed_from": str(self.resume) if self.resume else None,
+            "train_runtime_s": round(self.runtime, 2), "wall_time_s": round(time.time() - self.t_start, 2),
         }
-        (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-        log.info("pretraining done: %s", json.dumps({k: summary[k] for k in (
-            "steps", "final_val_loss", "best_val_loss", "target_tokens_per_s", "padding_fraction")}))
-    trainer.accelerator.wait_for_everyone()  # no rank exits before the model is written
-    return summary if summary is not None else {"steps": state.global_step, "final_val_loss": final_val}
-
-
-# ---------------------------------------------------------------------------------------- CLI
-def _cmd_pretrain(args: argparse.Namespace) -> int:
-    path, overrides = split_config_args(args)
-    cfg = load_config(PretrainConfig, path, overrides)
-    summary = pretrain(cfg, progress=not args.no_progress)
-    if "best_val_loss" in summary:  # the main process prints; the others return a short summary
-        print(json.dumps(summary, indent=2))
-    return 0
-
-
-def register_pretrain(sub) -> None:
-    """Add `pretrain [CONFIG.yaml] [key=value ...]` to the CLI's subparsers."""
-    p = sub.add_parser(
-        "pretrain", help="distillation pretraining: train the student on a teacher corpus",
-        description="Continue pretraining a seq2seq student on (review -> teacher answer) pairs. "
-        "Run it under torchrun or `accelerate launch` to train data-parallel. A re-run resumes from the "
-        "last checkpoint in output_dir.",
-    )
-    add_config_args(p, "configs/pretrain/tiny-sample.yaml", "train.max_steps=100")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_pretrain)
-
-
-def main(argv: Optional[list[str]] = None) -> int:
-    """`python -m fsa_distill.student.pretrain ...`: the pretrain command on its own."""
-    parser = argparse.ArgumentParser(prog="fsa-distill")
-    register_pretrain(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["pretrain", *(sys.argv[1:] if argv is None else argv)])
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return args.func(args)
-    except FsaError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from fsa_distill.config import add_config_args, split_config_args
+from fsa_distill.config import add_config_args, add_progress_flag, split_config_args
 
 
 def register(subparsers) -> None:
@@ -13,8 +13,8 @@ def register(subparsers) -> None:
         description="Generate the sentiment-understanding corpus. Without a config the shipped "
         "500-review sample is replayed from recorded Mixtral answers (offline). Re-running the same "
         "command resumes: finished records are skipped.")
-    add_config_args(p, "configs/generate/openai.yaml", "backend.base_url=http://localhost:11434/v1 out=runs/c1")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
+    add_config_args(p, "configs/generate/openai.yaml", "backend.base_url=http://localhost:11434/v1 output_dir=runs/c1")
+    add_progress_flag(p)
     p.add_argument("--json", action="store_true", help="print only the summary JSON on stdout")
     p.add_argument("--executor", choices=["local", "ray"], default="local",
                    help="ray: shard the reviews over a Ray cluster (extra `ray`; see docs/ray.md)")
@@ -33,9 +33,9 @@ def run_generate(args) -> int:
     if args.executor == "ray":
         from fsa_distill.teacher.ray_generate import generate_corpus_on_ray
 
-        summary = generate_corpus_on_ray(cfg, progress=not args.no_progress, address=args.ray_address)
+        summary = generate_corpus_on_ray(cfg, progress=not args.quiet, address=args.ray_address)
     else:
-        summary = generate_corpus(cfg, progress=not args.no_progress)
+        summary = generate_corpus(cfg, progress=not args.quiet)
     if args.json:
         print(json.dumps(summary, indent=2))
     else:

@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from fsa_distill.config import StrictConfig
+from fsa_distill.config import Renamed, StrictConfig
 from fsa_distill.errors import FsaError
 
 KINDS = ("analysis", "rewrite")
@@ -212,7 +212,9 @@ class PostprocessConfig(StrictConfig):
 
 
 class GenerateConfig(StrictConfig):
-    out: str = "runs/corpus"
+    renamed = {"out": Renamed("output_dir")}
+
+    output_dir: str = "runs/corpus"
     kinds: list[Kind] = list(KINDS)
     reviews: ReviewsConfig = ReviewsConfig()
     prompts: PromptsConfig = PromptsConfig()

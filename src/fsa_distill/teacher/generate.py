@@ -23,7 +23,13 @@ from fsa_distill.errors import FsaError
 from fsa_distill.resources import FolderLock, check_output_dir
 from fsa_distill.teacher.backends import Backend, NoRecording, make_backend
 from fsa_distill.teacher.config import GenerateConfig
-from fsa_distill.teacher.corpus import CorpusWriter, check_ours, record_key, scan, totals
+from fsa_distill.teacher.corpus import (
+    CorpusWriter,
+    check_ours,
+    record_key,
+    scan,
+    totals,
+)
 from fsa_distill.teacher.postprocess import judge
 from fsa_distill.teacher.prompts import PromptSpec, get_prompt
 from fsa_distill.teacher.reviews import Review, load_reviews
@@ -65,73 +71,88 @@ async def _run(tasks: list[Task], backend: Backend, writer: CorpusWriter, cfg: G
     """Run tasks with bounded concurrency; a committer makes finished records durable in groups
     and only then counts them. A fatal error stops new requests, commits what is finished and
     re-raises."""
-    stats: Counter = Counter()
-    queue: asyncio.Queue = asyncio.Queue()
-    todo = iter(tasks)
-    fatal: list[BaseException] = []
-    g = cfg.generation
+    return await _Generation(tasks, backend, writer, cfg, on_commit).run()
 
-    async def worker() -> None:
-        for task in todo:  # a shared iterator: each task goes to exactly one worker
-            if fatal:
+
+class _Generation:
+    """The workers (one request each at a time, from one shared task iterator) and the committer
+    of one `_run`, sharing the stats, the queue of finished records and the first fatal error."""
+
+    def __init__(self, tasks: list[Task], backend: Backend, writer: CorpusWriter, cfg: GenerateConfig,
+                 on_commit: Callable[[int], None]):
+        self.tasks, self.backend, self.writer, self.cfg, self.on_commit = tasks, backend, writer, cfg, on_commit
+        self.stats: Counter = Counter()
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.todo = iter(tasks)
+        self.fatal: list[BaseException] = []
+
+    async def worker(self) -> None:
+        g = self.cfg.generation
+        for task in self.todo:  # a shared iterator: each task goes to exactly one worker
+            if self.fatal:
                 return
-            prompt = task.spec.render(task.review.text, backend.mode, cfg.prompts.few_shot)
+            prompt = task.spec.render(task.review.text, self.backend.mode, self.cfg.prompts.few_shot)
             try:
-                c = await backend.acomplete(prompt, max_tokens=g.max_tokens, temperature=g.temperature)
+                c = await self.backend.acomplete(prompt, max_tokens=g.max_tokens, temperature=g.temperature)
             except NoRecording:
-                stats["no_recording"] += 1
+                self.stats["no_recording"] += 1
                 continue
             except FsaError as e:
-                fatal.append(e)
+                self.fatal.append(e)
                 return
-            stats["retries"] += c.attempts - 1
-            await queue.put(build_record(task, c, backend.teacher, cfg))
+            self.stats["retries"] += c.attempts - 1
+            await self.queue.put(build_record(task, c, self.backend.teacher, self.cfg))
 
-    async def committer() -> None:
+    async def committer(self) -> None:
         done = False
         while not done:
-            batch = [await queue.get()]
-            while not queue.empty():
-                batch.append(queue.get_nowait())
+            batch = [await self.queue.get()]
+            while not self.queue.empty():
+                batch.append(self.queue.get_nowait())
             if batch[-1] is None:
                 batch.pop()
                 done = True
             if batch:
                 # fsync off the event loop, so requests keep flowing while the disk works.
                 try:
-                    n = await asyncio.to_thread(writer.write_many, batch)
+                    n = await asyncio.to_thread(self.writer.write_many, batch)
                 except BaseException as e:  # disk full: stop paying for answers nobody can keep
-                    fatal.append(e)
+                    self.fatal.append(e)
                     raise
-                stats["written"] += n
-                for rec in batch:
-                    stats["ok" if rec["ok"] else "dropped"] += 1
-                    if rec["completion_tokens"] is not None:
-                        stats["with_tokens"] += 1
-                    for t in ("prompt_tokens", "completion_tokens"):
-                        stats[t] += rec[t] or 0
-                on_commit(n)
+                self.count(batch, n)
+                self.on_commit(n)
 
-    commit_task = asyncio.create_task(committer())
-    workers = [asyncio.create_task(worker()) for _ in range(min(g.concurrency, max(1, len(tasks))))]
-    try:
-        pending = set(workers)
-        while pending:
-            finished, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            for w in finished:
-                if w.exception() is not None:
-                    fatal.append(w.exception())
-            if fatal:  # no point waiting for in-flight requests to a failing teacher
-                for w in pending:
-                    w.cancel()
-                await asyncio.gather(*pending, return_exceptions=True)
-                pending = set()
-    finally:
-        await queue.put(None)
-        await commit_task
-    if fatal:
-        raise fatal[0]
-    return stats
+    def count(self, batch: list[dict], written: int) -> None:
+        self.stats["written"] += written
+        for rec in batch:
+            self.stats["ok" if rec["ok"] else "dropped"] += 1
+            if rec["completion_tokens"] is not None:
+                self.stats["with_tokens"] += 1
+            for t in ("prompt_tokens", "completion_tokens"):
+                self.stats[t] += rec[t] or 0
+
+    async def run(self) -> Counter:
+        commit_task = asyncio.create_task(self.committer())
+        n = min(self.cfg.generation.concurrency, max(1, len(self.tasks)))
+        workers = [asyncio.create_task(self.worker()) for _ in range(n)]
+        try:
+            pending = set(workers)
+            while pending:
+                finished, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for w in finished:
+                    if w.exception() is not None:
+                        self.fatal.append(w.exception())
+                if self.fatal:  # no point waiting for in-flight requests to a failing teacher
+                    for w in pending:
+                        w.cancel()
+                    await asyncio.gather(*pending, return_exceptions=True)
+                    pending = set()
+        finally:
+            await self.queue.put(None)
+            await commit_task
+        if self.fatal:
+            raise self.fatal[0]
+        return self.stats
 
 
 def generate_shard(cfg: GenerateConfig, reviews: list[Review], corpus_path: str | Path,
@@ -186,10 +207,12 @@ async def _run_and_close(tasks, backend, writer, cfg, on_commit) -> Counter:
 
 
 def _save_config(cfg: GenerateConfig, out: Path) -> None:
+    from fsa_distill.runs import same_config
+
     path = out / CONFIG_FILE
     new = out / (CONFIG_FILE + ".tmp")
     dump_config(cfg, new)
-    if path.exists() and path.read_text(encoding="utf-8") != new.read_text(encoding="utf-8"):
+    if path.exists() and not same_config(path, cfg):
         # Records are keyed by teacher and prompt version, so mixing is safe, but say so.
         log.warning("%s differs from the previous run's config; records of both runs share %s",
                     path, CORPUS_FILE)
@@ -198,7 +221,7 @@ def _save_config(cfg: GenerateConfig, out: Path) -> None:
 
 def start_run(cfg: GenerateConfig, out: Path) -> tuple[list, dict]:
     """What every executor does first: the output folder, the resolved config, the reviews."""
-    check_output_dir(out, "generate out")
+    check_output_dir(out, "generate output_dir")
     out.mkdir(parents=True, exist_ok=True)
     check_ours(out / CORPUS_FILE)  # a stranger's corpus.jsonl: refuse before writing anything here
     _save_config(cfg, out)
@@ -222,8 +245,8 @@ def write_summary(cfg: GenerateConfig, out: Path, backend: dict, review_stats: d
 
 
 def generate_corpus(cfg: GenerateConfig, progress: bool = True) -> dict:
-    """Run the whole teacher stage into `cfg.out`; returns the summary also saved as summary.json."""
-    out = check_output_dir(Path(cfg.out), "generate out")
+    """Run the whole teacher stage into `cfg.output_dir`; returns the summary also saved as summary.json."""
+    out = check_output_dir(Path(cfg.output_dir), "generate output_dir")
     with FolderLock(out, "generate"):  # a second run on this folder would write every record twice
         reviews, review_stats = start_run(cfg, out)
         backend = make_backend(cfg.backend)

@@ -35,10 +35,16 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from fsa_distill.errors import FsaError
+from fsa_distill.ray_cluster import enter_driver_cwd, ray_session, require_ray
 from fsa_distill.resources import FolderLock, check_output_dir
 from fsa_distill.teacher.config import GenerateConfig
 from fsa_distill.teacher.corpus import CorpusWriter
-from fsa_distill.teacher.generate import CORPUS_FILE, plan_tasks, start_run, write_summary
+from fsa_distill.teacher.generate import (
+    CORPUS_FILE,
+    plan_tasks,
+    start_run,
+    write_summary,
+)
 from fsa_distill.teacher.reviews import Review
 from fsa_distill.teacher.text import normalize_text
 
@@ -56,66 +62,6 @@ LOCAL_ENGINES = ("transformers", "llama-cpp")
 # A worker that dies mid-shard (node lost, OOM kill) is restarted and the shard retried; a shard
 # that kills its worker every time is given up after this many retries instead of looping forever.
 SHARD_RETRIES = 3
-
-RAY_MISSING = "the ray executor needs Ray, an optional extra: pip install 'fsa-distill[ray]'"
-
-
-# ------------------------------------------------------------------------------------ Ray session
-
-def require_ray():
-    """Import Ray or fail with one line saying how to install it."""
-    try:
-        import ray
-        import ray.data  # noqa: F401  (the [data] extra; plain `ray` lacks it)
-    except ImportError:
-        raise FsaError(RAY_MISSING) from None
-    return ray
-
-
-@contextlib.contextmanager
-def ray_session(address: Optional[str] = None) -> Iterator[object]:
-    """Use the Ray instance this process is already connected to, else connect to `address`
-    (default: $RAY_ADDRESS, else a running local cluster, else a new local instance) and
-    disconnect afterwards."""
-    ray = require_ray()
-    if ray.is_initialized():
-        yield ray
-        return
-    _check_reachable(address or os.environ.get("RAY_ADDRESS"))
-    try:
-        ray.init(address=address, logging_level=logging.WARNING)
-    except ConnectionError as e:
-        raise FsaError(f"cannot connect to the Ray cluster at {address or os.environ.get('RAY_ADDRESS')}: "
-                       f"{str(e).splitlines()[0]} (is `ray start --head` running there?)") from None
-    try:
-        yield ray
-    finally:
-        ray.shutdown()
-
-
-def _check_reachable(address: Optional[str]) -> None:
-    """Ray retries an unreachable head for minutes with a log line every few seconds; a plain
-    HOST:PORT that does not answer a TCP connect is reported at once instead."""
-    if not address or address == "auto" or "://" in address or ":" not in address:
-        return
-    host, _, port = address.rpartition(":")
-    try:
-        socket.create_connection((host, int(port)), timeout=5).close()
-    except (OSError, ValueError):
-        raise FsaError(f"cannot reach the Ray cluster at {address} (is `ray start --head` running there, "
-                       "and is the port open?)") from None
-
-
-def enter_driver_cwd(cwd: str) -> None:
-    """Run a worker in the driver's folder, so relative paths in configs (out, recordings, model
-    files) mean on every node what they mean where the command was typed. Needs that folder on a
-    filesystem every node mounts at the same path."""
-    try:
-        os.chdir(cwd)
-    except OSError:
-        raise FsaError(f"Ray worker on {socket.gethostname()} has no folder {cwd}: run from a folder that every "
-                       "node mounts at the same path (docs/ray.md)") from None
-
 
 # --------------------------------------------------------------------------------- shards on disk
 
@@ -347,7 +293,7 @@ def generate_corpus_on_ray(cfg: GenerateConfig, progress: bool = True, address: 
     """The teacher stage on Ray; same output folder, corpus and summary.json as `generate_corpus`,
     plus `<out>/shards/`. Returns the summary."""
     require_ray()  # before any work: a missing extra is a one-line error, not a late crash
-    out = check_output_dir(Path(cfg.out), "generate out")
+    out = check_output_dir(Path(cfg.output_dir), "generate output_dir")
     with FolderLock(out, "generate"):  # the same lock as the local executor's
         return _run_on_ray(cfg, out, progress, address, n_shards, workers)
 

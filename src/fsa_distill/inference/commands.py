@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, Iterable, Iterator
 
 from fsa_distill import limits
+from fsa_distill.config import add_progress_flag
 from fsa_distill.errors import FsaError
 from fsa_distill.resources import json_object, read_lines
 
@@ -55,7 +56,7 @@ def register(sub) -> None:
     p.add_argument("--device", help="cpu, cuda, ... (default: cuda if available)")
     p.add_argument("--keep-absent", action="store_true",
                    help="keep generated terms that are not in the text (flagged in_text: false)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    add_progress_flag(p)
     p.set_defaults(func=run_predict)
 
 
@@ -255,8 +256,7 @@ def _check_output(out_path: str | None, path: str | None) -> None:
 
 
 def run_predict(args) -> int:
-    from tqdm.auto import tqdm
-
+    """Check every argument and the input before the model loads, then stream the results."""
     if args.batch_size < 1 or args.chunk_size < 1:
         raise FsaError("--batch-size and --chunk-size must be at least 1")
     if args.max_input_length is not None and args.max_input_length < 1:
@@ -265,30 +265,37 @@ def run_predict(args) -> int:
     out_path = args.output if args.output and args.output != "-" else None
     out_fmt = _format_of(out_path or "-", args.output_format, OUTPUT_FORMATS, "jsonl", "output")
     _check_output(out_path, path)
-    from fsa_distill.student.models import check_device, check_model_spec
+    from fsa_distill.models import check_device, check_model_spec
 
     if args.device:
         check_device(args.device)
     check_model_spec(args.model)
-
-    stopper = None
-    if path is None:
-        total = len(args.texts)
-        records: Iterable[Record] = (Record(i, i, t) for i, t in enumerate(args.texts, start=1))
-    elif path == "-":
-        # Read the first chunk before loading the model: a bad first line fails at once.
-        stream = read_records(path, fmt, args)
-        head = list(islice(stream, args.chunk_size))
-        total = None
-        records = stopper = _StopAtError(chain(head, stream))
-    else:
-        total = sum(1 for _ in read_records(path, fmt, args))  # validates the whole file first
-        records = read_records(path, fmt, args)
+    records, total, stopper = _input_records(args, path, fmt)
 
     from fsa_distill.inference import SentimentAnalyzer
 
     sa = SentimentAnalyzer.from_pretrained(args.model, task=args.task, device=args.device, fast=args.fast,
                                            max_input_length=args.max_input_length, keep_absent=args.keep_absent)
+    return _write_predictions(args, sa, records, total, stopper, out_path, out_fmt)
+
+
+def _input_records(args, path, fmt):
+    """(records, their number if known, the stdin stopper or None)."""
+    if path is None:
+        return (Record(i, i, t) for i, t in enumerate(args.texts, start=1)), len(args.texts), None
+    if path == "-":
+        # Read the first chunk before loading the model: a bad first line fails at once.
+        stream = read_records(path, fmt, args)
+        head = list(islice(stream, args.chunk_size))
+        stopper = _StopAtError(chain(head, stream))
+        return stopper, None, stopper
+    total = sum(1 for _ in read_records(path, fmt, args))  # validates the whole file first
+    return read_records(path, fmt, args), total, None
+
+
+def _write_predictions(args, sa, records, total, stopper, out_path, out_fmt) -> int:
+    from tqdm.auto import tqdm
+
     try:
         out = open(out_path, "w", encoding="utf-8", newline="") if out_path else sys.stdout
     except OSError as e:
@@ -299,7 +306,7 @@ def run_predict(args) -> int:
         writer = Writer(out, out_fmt)
         for_model, for_output = tee(records)  # tee buffers at most one chunk between the two
         results = sa.predict_iter((r.text for r in for_model), batch_size=args.batch_size, chunk_size=args.chunk_size)
-        with tqdm(total=total, unit="text", desc="predict", file=sys.stderr, disable=args.no_progress) as bar:
+        with tqdm(total=total, unit="text", desc="predict", file=sys.stderr, disable=args.quiet) as bar:
             # results first: zip then runs predict_iter to its end, where it logs the truncation warning
             for result, rec in zip(results, for_output):
                 writer.write(rec, result)
@@ -321,9 +328,8 @@ def run_predict(args) -> int:
     finally:
         if out is not sys.stdout:
             _close(out, shown, n)
-    notes = [f"{empty} empty (kept as rows with status 'empty')" if empty else "",
-             f"{truncated} truncated" if truncated else ""]
-    notes = "; ".join(x for x in notes if x)
+    notes = "; ".join(x for x in [f"{empty} empty (kept as rows with status 'empty')" if empty else "",
+                                  f"{truncated} truncated" if truncated else ""] if x)
     print(f"predicted {n} text(s){' (' + notes + ')' if notes else ''}"
           f"{' -> ' + out_path if out_path else ''}", file=sys.stderr)
     return 0

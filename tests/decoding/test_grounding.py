@@ -5,7 +5,7 @@ import pytest
 from fsa_distill.benchmark.scoring import score
 from fsa_distill.benchmark.targets import make_target, parse_pairs
 from fsa_distill.benchmark.views import load_view
-from fsa_distill.evaluation.grounding import candidate_spans, ground
+from fsa_distill.decoding.grounding import candidate_spans, ground
 
 
 @pytest.mark.parametrize("prediction, sentence, expected", [

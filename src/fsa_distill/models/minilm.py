@@ -13,7 +13,7 @@ parameters, safetensors), so we can warm-start a seq2seq student without the hub
 Both halves keep the BERT WordPiece tokenizer, which is uncased and splits punctuation: a
 generated term comes back as "wi - fi" where the sentence says "Wi-Fi". The reference scorer
 only accepts terms that are case-sensitive substrings of the sentence, so run this student with
-span-grounded decoding (`decode.grounding=true`, see `fsa_distill.evaluation.grounding`).
+span-grounded decoding (`decode.grounding=true`, see `fsa_distill.decoding.grounding`).
 
 Token conventions, chosen so that plain HF `generate` and the seq2seq collator work unchanged:
 inputs and labels are tokenized as `[CLS] ... [SEP]`; decoding starts from [CLS] (so the decoder
@@ -28,8 +28,9 @@ import contextlib
 import warnings
 from pathlib import Path
 
+from fsa_distill.decoding.text import NL_TOKEN
 from fsa_distill.errors import FsaError
-from fsa_distill.student.models import NL_TOKEN, preset, save_student
+from fsa_distill.models.folder import save_student
 
 # EncoderDecoderModel warns on every training step that it builds decoder_input_ids from the
 # labels itself; that is exactly what we want, and the warning floods the training log.
@@ -153,7 +154,6 @@ def set_special_tokens(model, tokenizer) -> None:
 
 
 
-@preset("minilm")
 def build_minilm(out_dir: Path, seed: int = 0, decoder_layers: int = DEFAULT_DECODER_LAYERS,
                  cross_attention_init: str = DEFAULT_CROSS_ATTENTION_INIT) -> None:
     base_dir = base_model_dir()

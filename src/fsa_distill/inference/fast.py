@@ -21,8 +21,9 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
+from fsa_distill.decoding.text import from_model_text, to_model_text
 from fsa_distill.errors import FsaError
-from fsa_distill.student.models import cache_dir, from_model_text, to_model_text
+from fsa_distill.models import cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +221,7 @@ def save_bert2bert(model, tokenizer, out_dir: Path) -> None:
 
 
 class CT2Generator:
-    """Same contract as `evaluation.generate.generate`: texts in, decoded strings out, in order."""
+    """Same contract as `decoding.generate.generate`: texts in, decoded strings out, in order."""
 
     def __init__(self, model, tokenizer, source: str, device: str = "cpu", threads: int | None = None):
         ctranslate2 = require_ctranslate2()

@@ -26,10 +26,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from fsa_distill.decoding.text import to_model_text
 from fsa_distill.errors import FsaError
 from fsa_distill.limits import echo
 from fsa_distill.resources import json_object, text_lines
-from fsa_distill.student.models import to_model_text
 
 KINDS = ("analysis", "rewrite")
 REFERENCE_RESPONSE_FIELDS = {"mixtral_response": "mixtral", "llama2_response": "llama2",

@@ -23,63 +23,16 @@ ACSA predictions are categories, not spans of the sentence, and pass through unc
 
 from __future__ import annotations
 
-import unicodedata
 from collections import Counter
 
-from fsa_distill.benchmark.targets import ITEM_SEP, PAIR_SEP
-
-Span = tuple[int, int]
-
-
-def _fold(ch: str) -> str:
-    """What an uncased tokenizer keeps of one character: lower case without accents."""
-    decomposed = unicodedata.normalize("NFD", ch.lower())
-    return "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
-
-
-def _keep(ch: str, strict: bool) -> bool:
-    return not ch.isspace() and (strict or ch.isalnum())
-
-
-def _key(text: str, strict: bool) -> str:
-    return "".join(_fold(c) for c in text if _keep(c, strict))
-
-
-def _keyed(sentence: str, strict: bool) -> tuple[str, list[int]]:
-    """The sentence's key and, for each key character, the index of the sentence character it came from."""
-    chars, origin = [], []
-    for i, c in enumerate(sentence):
-        if _keep(c, strict):
-            folded = _fold(c)
-            chars.append(folded)
-            origin += [i] * len(folded)
-    return "".join(chars), origin
-
-
-def _on_boundary(sentence: str, start: int, end: int) -> bool:
-    """The span neither begins nor ends inside a word ("ice" is not grounded in "service")."""
-    left = start == 0 or not (sentence[start - 1].isalnum() and sentence[start].isalnum())
-    right = end == len(sentence) or not (sentence[end - 1].isalnum() and sentence[end].isalnum())
-    return left and right
+from fsa_distill.benchmark.targets import ITEM_SEP, PAIR_SEP, split_items
+from fsa_distill.decoding.spans import Span, find_spans, fold_key
 
 
 def candidate_spans(term: str, sentence: str) -> list[Span]:
     """Word-aligned spans of `sentence` that spell `term` up to case, accents, spacing (and, as a
     fallback, punctuation), in reading order."""
-    for strict in (True, False):
-        key = _key(term, strict)
-        if not key:
-            continue
-        text, origin = _keyed(sentence, strict)
-        spans, at = [], text.find(key)
-        while at != -1:
-            start, end = origin[at], origin[at + len(key) - 1] + 1
-            if _on_boundary(sentence, start, end) and (start, end) not in spans:
-                spans.append((start, end))
-            at = text.find(key, at + 1)
-        if spans:
-            return spans
-    return []
+    return find_spans(term, sentence, "folded") or find_spans(term, sentence, "loose")
 
 
 def ground_term(term: str, sentence: str, used: set[Span], repeated: bool = False) -> str:
@@ -98,16 +51,15 @@ def ground(task: str, prediction: str, sentence: str) -> str:
     """`prediction` with every ATSA term replaced by the matching characters of `sentence`."""
     if task != "atsa" or not prediction.strip():
         return prediction
-    chunks = [c.strip() for c in prediction.split(";")]
-    pairs = [tuple(x.strip() for x in c.split("|")) if c.count("|") == 1 else None for c in chunks]
-    keys = Counter(_key(p[0], True) for p in pairs if p)
+    items = split_items(prediction)
+    keys = Counter(fold_key(halves[0]) for _, halves in items if halves)
     used: set[Span] = set()
-    items = []
-    for chunk, pair in zip(chunks, pairs):
-        if pair is None:  # unparseable: the scorer drops it; keep it for the record
-            items.append(chunk)
+    out = []
+    for chunk, halves in items:
+        if halves is None:  # unparseable: the scorer drops it; keep it for the record
+            out.append(chunk)
             continue
-        term, polarity = pair
-        grounded = ground_term(term, sentence, used, repeated=keys[_key(term, True)] > 1)
-        items.append(f"{grounded}{PAIR_SEP}{polarity}")
-    return ITEM_SEP.join(items)
+        term, polarity = halves
+        grounded = ground_term(term, sentence, used, repeated=keys[fold_key(term)] > 1)
+        out.append(f"{grounded}{PAIR_SEP}{polarity}")
+    return ITEM_SEP.join(out)

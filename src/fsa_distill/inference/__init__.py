@@ -20,7 +20,6 @@ come back as empty results.
 from __future__ import annotations
 
 import logging
-import re
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Iterable, Iterator, Sequence
 
 from fsa_distill.benchmark.data import TASKS
 from fsa_distill.benchmark.targets import parse_pairs
+from fsa_distill.decoding.spans import find_spans
 from fsa_distill.errors import FsaError
 
 log = logging.getLogger(__name__)
@@ -91,9 +91,7 @@ def locate_spans(text: str, terms: Sequence[str]) -> list[tuple[int, int] | None
     spans: list[tuple[int, int] | None] = [None] * len(terms)
     used: list[tuple[int, int]] = []
     for i in sorted(range(len(terms)), key=lambda i: -len(terms[i])):  # stable: repeats keep order
-        pattern = re.escape(terms[i])
-        span = _pick([m.span() for m in re.finditer(pattern, text)],
-                     [m.span() for m in re.finditer(pattern, text, re.IGNORECASE)], used)
+        span = _pick(find_spans(terms[i], text, "exact"), find_spans(terms[i], text, "ignore-case"), used)
         if span is not None:
             spans[i] = span
             used.append(span)
@@ -163,7 +161,7 @@ class SentimentAnalyzer:
         self.num_beams = int(decode.get("num_beams") or 1)
         # Students whose tokenizer loses case/spacing (minilm) were evaluated with span grounding.
         self.grounding = bool(decode.get("grounding"))
-        from fsa_distill.evaluation.generate import decode_cleanup
+        from fsa_distill.decoding.generate import decode_cleanup
 
         self.clean_up = decode_cleanup(tokenizer, decode.get("clean_up_tokenization_spaces"))
         limit = getattr(tokenizer, "model_max_length", None)
@@ -173,7 +171,7 @@ class SentimentAnalyzer:
             warned["sequence-length-is-longer-than-the-specified-maximum"] = True
         self._fast = None
         if fast:
-            from fsa_distill.fast_inference import CT2Generator
+            from fsa_distill.inference.fast import CT2Generator
 
             self._fast = CT2Generator(model, tokenizer, source or "", device=device or "cpu")
 
@@ -184,11 +182,17 @@ class SentimentAnalyzer:
         """Load a model folder written by `fsa-distill finetune` (or any seq2seq folder, hub id or
         student preset). `task` defaults to the one in the folder's fsa_distill.json, else atsa.
         `keep_absent`: keep generated ATSA terms that are not in the text (with `in_text=False`)."""
-        from fsa_distill.student.models import PRESETS, default_device, load_student, read_meta, resolve_model
+        from fsa_distill.models import (
+            PRESETS,
+            default_device,
+            load_student,
+            read_meta,
+            resolve_model,
+        )
 
         spec = str(path_or_id)
         if fast:  # fail on a missing extra before spending time loading the model
-            from fsa_distill.fast_inference import require_ctranslate2
+            from fsa_distill.inference.fast import require_ctranslate2
 
             require_ctranslate2()
         first = Path(spec).parts[0] if Path(spec).parts else ""
@@ -210,7 +214,7 @@ class SentimentAnalyzer:
 
     def save_pretrained(self, out_dir: str | Path) -> None:
         """Write the model, tokenizer and fsa_distill.json (with the task) and the model card if any."""
-        from fsa_distill.student.models import save_student
+        from fsa_distill.models import save_student
 
         out_dir = Path(out_dir)
         save_student(self.model, self.tokenizer, out_dir, meta={**self.meta, "task": self.task})
@@ -251,14 +255,14 @@ class SentimentAnalyzer:
             return self._fast.generate(texts, batch_size=batch_size, max_length=self.max_length,
                                        num_beams=self.num_beams, max_input_length=self.max_input_length,
                                        clean_up=self.clean_up)
-        from fsa_distill.evaluation.generate import generate
+        from fsa_distill.decoding.generate import generate
 
         return generate(self.model, self.tokenizer, texts, batch_size=batch_size, max_length=self.max_length,
                         num_beams=self.num_beams, clean_up=self.clean_up, max_input_length=self.max_input_length,
                         progress=progress, desc="predict")
 
     def _predict_chunk(self, texts: list[str], batch_size: int, progress: bool) -> list[AnalysisResult]:
-        from fsa_distill.student.models import to_model_text
+        from fsa_distill.decoding.text import to_model_text
 
         for i, t in enumerate(texts):
             if not isinstance(t, str):
@@ -268,7 +272,7 @@ class SentimentAnalyzer:
         generated = self.generate([texts[i] for i in todo], batch_size=batch_size, progress=progress) if todo else []
         results = [AnalysisResult(t, "") for t in texts]
         if self.grounding:
-            from fsa_distill.evaluation.grounding import ground
+            from fsa_distill.decoding.grounding import ground
 
             generated = [ground(self.task, g, texts[i]) for i, g in zip(todo, generated)]
         for i, n, g in zip(todo, lengths, generated):

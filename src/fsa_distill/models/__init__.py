@@ -5,10 +5,11 @@ folder (safetensors) under the preset cache, so every stage takes them like any 
 
     tiny    a ~1.4M-parameter T5 with a byte-level BPE tokenizer trained on the shipped data
             (for tests and quick demos; learns little)
+    minilm  a BERT2BERT warm-started from MiniLM-L6 (models/minilm.py)
 
-Other presets register themselves in `PRESETS` (name -> builder(out_dir, seed)).
+A new preset is one builder(out_dir, seed) added to `PRESETS`.
 
-Newlines: as in the reference, '\n' is written as an added '[NL]' token on both sides.
+Newlines: as in the reference, '\n' is written as an added '[NL]' token (decoding/text.py).
 Weights load from safetensors only (`use_safetensors=True`): no pickle is ever unpickled.
 """
 
@@ -23,33 +24,24 @@ import warnings
 from pathlib import Path
 from typing import Callable
 
+from fsa_distill.decoding.text import NL_TOKEN
 from fsa_distill.errors import FsaError
 from fsa_distill.limits import clip, echo
+from fsa_distill.models import minilm
+from fsa_distill.models.folder import (  # noqa: F401
+    META_FILE,
+    check_model_spec,
+    check_safetensors,
+    check_weights,
+    read_meta,
+    save_student,
+)
 
 log = logging.getLogger(__name__)
-
-NL_TOKEN = "[NL]"
-META_FILE = "fsa_distill.json"  # what made a model folder: base model, teacher, task ...
-PRESETS: dict[str, Callable[[Path, int], None]] = {}
-
-
-def preset(name: str):
-    def register(fn):
-        PRESETS[name] = fn
-        return fn
-    return register
 
 
 def cache_dir() -> Path:
     return Path(os.environ.get("FSA_DISTILL_CACHE", Path.home() / ".cache" / "fsa-distill"))
-
-
-def to_model_text(text: str) -> str:
-    return text.replace("\n", NL_TOKEN)
-
-
-def from_model_text(text: str) -> str:
-    return text.replace(NL_TOKEN, "\n")
 
 
 # --------------------------------------------------------------------------------------- tiny
@@ -76,7 +68,14 @@ def _tokenizer_corpus() -> list[str]:
 def train_tokenizer(texts: list[str], vocab_size: int = 4000):
     """Byte-level BPE: every string round-trips exactly (T5's sentencepiece maps some
     characters to <unk>), which matters when generated aspect terms must match the sentence."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
@@ -92,7 +91,6 @@ def train_tokenizer(texts: list[str], vocab_size: int = 4000):
                                    clean_up_tokenization_spaces=False, model_max_length=512)
 
 
-@preset("tiny")
 def build_tiny(out_dir: Path, seed: int = 0) -> None:
     import torch
     from transformers import T5Config, T5ForConditionalGeneration
@@ -108,28 +106,12 @@ def build_tiny(out_dir: Path, seed: int = 0) -> None:
 
 
 # ------------------------------------------------------------------------------------ loading
-def save_student(model, tokenizer, out_dir: Path, meta: dict | None = None) -> None:
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out_dir, safe_serialization=True)
-    tokenizer.save_pretrained(out_dir)
-    if meta is not None:
-        (out_dir / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
-
-
-def read_meta(path: str | Path) -> dict:
-    p = Path(path) / META_FILE
-    if p.exists():
-        try:
-            return json.loads(p.read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
-            raise FsaError(f"{p}: invalid JSON") from None
-    return {}
+# name -> builder(out_dir, seed): each writes a complete model folder offline.
+PRESETS: dict[str, Callable[[Path, int], None]] = {"tiny": build_tiny, "minilm": minilm.build_minilm}
 
 
 def build_preset(name: str, out_dir: str | Path, seed: int = 0) -> Path:
     """Build a preset into `out_dir` atomically (a half-built folder is never left behind)."""
-    _load_optional_presets()
     if name not in PRESETS:
         raise FsaError(f"unknown student preset {name!r}: expected one of {', '.join(sorted(PRESETS))}")
     out_dir = Path(out_dir)
@@ -146,19 +128,9 @@ def build_preset(name: str, out_dir: str | Path, seed: int = 0) -> Path:
     return out_dir
 
 
-def _load_optional_presets() -> None:
-    # Presets that need optional packages live in their own modules and register on import.
-    try:
-        import fsa_distill.student.minilm  # noqa: F401
-    except ModuleNotFoundError as e:
-        if e.name != "fsa_distill.student.minilm":
-            log.debug("minilm preset unavailable: %s", e)
-
-
 def resolve_model(spec: str) -> str:
     """A preset name becomes the path of its cached build (built on first use); a path or hub
     id is returned unchanged."""
-    _load_optional_presets()
     if spec in PRESETS and not Path(spec).exists():
         out = cache_dir() / "presets" / f"{spec}-v1"
         if not (out / "config.json").exists():
@@ -166,86 +138,6 @@ def resolve_model(spec: str) -> str:
             build_preset(spec, out)
         return str(out)
     return spec
-
-
-# Bytes per element of each safetensors dtype, to check that a tensor's bytes match its shape.
-_DTYPE_BYTES = {"F64": 8, "I64": 8, "U64": 8, "F32": 4, "I32": 4, "U32": 4, "F16": 2, "BF16": 2, "I16": 2,
-                "U16": 2, "I8": 1, "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}
-
-
-def check_safetensors(path: Path) -> None:
-    """Check a .safetensors file cheaply before a loader trusts it: the 8-byte little-endian
-    header length is bounded by the file and limits.MAX_SAFETENSORS_HEADER_BYTES, the header is
-    a JSON object, and every tensor's byte range lies inside the file and fits its shape. A
-    truncated download or a corrupted header is then one line naming the file, not a
-    SafetensorError (or a multi-gigabyte allocation) inside transformers."""
-    from fsa_distill import limits
-
-    def bad(why: str) -> FsaError:
-        return FsaError(f"{path}: not a valid safetensors file ({why}); re-save or re-download the model")
-
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        head = f.read(8)
-        if len(head) < 8:
-            raise bad(f"{size} bytes, shorter than the 8-byte header length")
-        n = int.from_bytes(head, "little")
-        if n > size - 8 or n > limits.MAX_SAFETENSORS_HEADER_BYTES:
-            raise bad(f"header length {n} exceeds the file's {size} bytes or the "
-                      f"{limits.MAX_SAFETENSORS_HEADER_BYTES}-byte limit")
-        raw = f.read(n)
-    try:
-        header = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        raise bad("the header is not JSON") from None
-    if not isinstance(header, dict):
-        raise bad("the header is not a JSON object")
-    data_bytes = size - 8 - n
-    for name, t in header.items():
-        if name == "__metadata__":
-            continue
-        offsets = t.get("data_offsets") if isinstance(t, dict) else None
-        shape = t.get("shape") if isinstance(t, dict) else None
-        if (not isinstance(offsets, list) or len(offsets) != 2 or not all(type(x) is int for x in offsets)
-                or not isinstance(shape, list) or not all(type(x) is int and x >= 0 for x in shape)):
-            raise bad(f"tensor {echo(name)}: no valid data_offsets/shape")
-        begin, end = offsets
-        if not 0 <= begin <= end <= data_bytes:
-            raise bad(f"tensor {echo(name)}: bytes {begin}-{end} lie outside the file's {data_bytes} data "
-                      "bytes (truncated?)")
-        width = _DTYPE_BYTES.get(t.get("dtype"))
-        count = 1
-        for d in shape:
-            count *= d
-        if width is not None and count * width != end - begin:
-            raise bad(f"tensor {echo(name)}: {end - begin} bytes for shape {echo(shape)}")
-
-
-def check_weights(folder: Path) -> None:
-    """`check_safetensors` on every weights file of a model folder (single or sharded)."""
-    index = folder / "model.safetensors.index.json"
-    files = [folder / "model.safetensors"]
-    if index.is_file():
-        try:
-            shards = set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
-            raise FsaError(f"{index}: not a valid safetensors index") from None
-        files += [folder / str(s) for s in sorted(shards)]
-    for f in files:
-        if f.is_file():
-            check_safetensors(f)
-
-
-def check_model_spec(spec: str) -> None:
-    """Fail before anything loads: a path-like spec must be an existing folder with sound
-    weights; a preset name or hub id passes (they are resolved later)."""
-    p = Path(spec).expanduser()
-    if p.exists():
-        if not p.is_dir():
-            raise FsaError(f"model {echo(spec)}: is a file; expected a model folder")
-        check_weights(p)
-    elif spec.startswith((".", "/", "~")) or spec.count("/") > 1:
-        raise FsaError(f"model {echo(spec)}: no such folder")
 
 
 def check_device(spec: str) -> None:
@@ -317,6 +209,17 @@ def default_device() -> str:
     if torch.cuda.is_available():
         return "cuda"
     return "cpu"
+
+
+def use_bf16(precision: str, key: str = "precision") -> bool:
+    """Train in bf16? `auto`: where a CUDA device supports it (bf16 autocast on a CPU was slower
+    than fp32); `bf16` on a device without it is an error, not a silent fp32 run."""
+    import torch
+
+    available = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if precision == "bf16" and not available:
+        raise FsaError(f"{key}=bf16 needs a CUDA device with bf16 support; use {key}=auto")
+    return precision != "fp32" and available
 
 
 def count_parameters(model) -> int:

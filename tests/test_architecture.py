@@ -1,0 +1,117 @@
+"""The shape of the code: no import cycle between modules, no over-long function.
+
+Both walk the source with `ast`, so they see imports inside functions too (the lazy imports that
+keep the CLI fast are still dependencies).
+"""
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "fsa_distill"
+MAX_FUNCTION_LINES = 60
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(SRC.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def modules() -> dict[str, ast.Module]:
+    return {module_name(p): ast.parse(p.read_text(encoding="utf-8")) for p in sorted(SRC.rglob("*.py"))}
+
+
+def imported(name: str, tree: ast.Module, known: set[str]) -> set[str]:
+    """The project modules `name` imports, anywhere in the file (`from a import b` counts as a.b
+    when a.b is a module, else as a)."""
+    out = set()
+    package = name if any(m.startswith(name + ".") for m in known) else name.rpartition(".")[0]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name in known}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[:len(package.split(".")) - node.level + 1] + ([base] if base else []))
+            for a in node.names:
+                full = f"{base}.{a.name}"
+                out.add(full if full in known else base)
+    return {m for m in out if m in known and m != name}
+
+
+def package_of(module: str) -> str:
+    parts = module.split(".")
+    return ".".join(parts[:2]) if len(parts) > 2 or module in PACKAGES else module
+
+
+PACKAGES: set[str] = set()
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(n: str):
+        state[n] = 1
+        stack.append(n)
+        for m in sorted(graph.get(n, ())):
+            if state.get(m) == 1:
+                return stack[stack.index(m):] + [m]
+            if m not in state:
+                found = visit(m)
+                if found:
+                    return found
+        stack.pop()
+        state[n] = 2
+        return None
+
+    for n in sorted(graph):
+        if n not in state:
+            found = visit(n)
+            if found:
+                return found
+    return None
+
+
+def import_graph() -> dict[str, set[str]]:
+    trees = modules()
+    known = set(trees)
+    return {name: imported(name, tree, known) for name, tree in trees.items()}
+
+
+def test_no_import_cycle_between_modules():
+    graph = import_graph()
+    # A package's __init__ re-exporting its own modules is not a cycle of dependencies.
+    graph = {n: {m for m in deps if not (m.startswith(n + ".") or n.startswith(m + ".") and m != "fsa_distill")}
+             for n, deps in graph.items()}
+    assert find_cycle(graph) is None, " -> ".join(find_cycle(graph) or [])
+
+
+def test_no_import_cycle_between_packages():
+    graph: dict[str, set[str]] = {}
+    for n, deps in import_graph().items():
+        parts = n.split(".")
+        if len(parts) < 3:  # top-level modules (fsa_distill.config, ...) are shared utilities
+            continue
+        pkg = ".".join(parts[:2])
+        for m in deps:
+            mp = m.split(".")
+            if len(mp) >= 3 and ".".join(mp[:2]) != pkg:
+                graph.setdefault(pkg, set()).add(".".join(mp[:2]))
+    assert find_cycle(graph) is None, " -> ".join(find_cycle(graph) or [])
+
+
+def long_functions() -> list[str]:
+    out = []
+    for path in sorted(SRC.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                n = node.end_lineno - node.lineno + 1
+                doc = ast.get_docstring(node) or ""
+                if n > MAX_FUNCTION_LINES and "long because" not in doc.lower():
+                    out.append(f"{path.relative_to(SRC)}:{node.lineno} {node.name} ({n} lines)")
+    return out
+
+
+def test_no_function_over_60_lines_unless_its_docstring_says_why():
+    assert long_functions() == []
