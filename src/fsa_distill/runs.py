@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 from typing import Any, Optional
 
@@ -61,8 +62,17 @@ class RunInfo(BaseModel):
 
 
 # ----------------------------------------------------------------------------------- writing
-def write_json(path: Path, obj: Any) -> None:
-    Path(path).write_text(json.dumps(obj, indent=2, ensure_ascii=False), encoding="utf-8")
+def write_json(path: Path, obj: Any, atomic: bool = False) -> None:
+    """`obj` as indented JSON; `atomic`: through a temporary file and a rename, so a reader never
+    sees half a file (a finished-marker written while another process may look)."""
+    path = Path(path)
+    text = json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
+    if not atomic:
+        path.write_text(text, encoding="utf-8")
+        return
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def write_jsonl(path: Path, rows) -> None:

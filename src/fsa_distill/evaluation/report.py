@@ -19,7 +19,7 @@ import numpy as np
 
 from fsa_distill.benchmark.views import VIEWS
 from fsa_distill.errors import FsaError
-from fsa_distill.runs import find_runs
+from fsa_distill.runs import find_runs, write_json
 
 VIEW_ORDER = list(VIEWS)
 
@@ -397,9 +397,8 @@ def write_report(roots, out_dir: str | Path, baseline: str | None = None, extra_
     md = markdown(rows, drows, zrows, seed_rows, costs)
     (out / "report.md").write_text(md, encoding="utf-8")
     (out / "report.tex").write_text(latex(rows), encoding="utf-8")
-    (out / "report.json").write_text(json.dumps({"rows": rows, "deltas": drows, "per_seed": seed_rows, "costs": costs,
-                                                 "zeroshot": zrows, "runs": [r["dir"] for r in runs]}, indent=2),
-                                     encoding="utf-8")
+    write_json(out / "report.json", {"rows": rows, "deltas": drows, "per_seed": seed_rows, "costs": costs,
+                                     "zeroshot": zrows, "runs": [r["dir"] for r in runs]})
     for name, table_rows in (("report.csv", rows), ("report_deltas.csv", drows), ("report_seeds.csv", seed_rows)):
         with open(out / name, "w", newline="", encoding="utf-8") as f:
             fields = list(dict.fromkeys(k for r in table_rows for k in r))

@@ -9,7 +9,6 @@ are global, so merging is concatenation plus a key check).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import time
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
+from fsa_distill import runs
 from fsa_distill.config import dump_config
 from fsa_distill.errors import FsaError
 from fsa_distill.resources import FolderLock, check_output_dir
@@ -238,9 +238,7 @@ def write_summary(cfg: GenerateConfig, out: Path, backend: dict, review_stats: d
                "kinds": list(cfg.kinds),
                "prompts": {k: getattr(cfg.prompts, k) for k in cfg.kinds},
                "reviews": review_stats, "run": run, "corpus_totals": totals(light, cfg.postprocess.drop), **extra}
-    tmp = out / (SUMMARY_FILE + ".tmp")
-    tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, out / SUMMARY_FILE)
+    runs.write_json(out / SUMMARY_FILE, summary, atomic=True)
     return summary
 
 
