@@ -108,7 +108,7 @@ def deep_merge(base: dict, extra: dict) -> dict:
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:
-    """`train.lr=3e-4` -> (["train", "lr"], 0.0003). The value is read as a YAML scalar."""
+    """`train.learning_rate=3e-4` -> (["train", "learning_rate"], 0.0003). The value is read as a YAML scalar."""
     if "=" not in item:
         raise FsaError(f"override {echo(item)}: expected key=value")
     key, raw = item.split("=", 1)
