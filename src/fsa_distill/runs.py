@@ -57,9 +57,6 @@ class RunInfo(BaseModel):
     timing: dict[str, float] = {}            # seconds by phase
     unavailable_views: dict[str, str] = {}   # views asked for that the data cannot give, and why
 
-    def name(self) -> str:
-        return str(self.label or self.model or "model")
-
 
 # ----------------------------------------------------------------------------------- writing
 def write_json(path: Path, obj: Any, atomic: bool = False) -> None:
