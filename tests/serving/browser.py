@@ -4,8 +4,10 @@ Debian's `chromium` package is the browser (Playwright's download is not reachab
 protocol is spoken directly: launch with --remote-debugging-port=0, read the port Chromium
 writes to DevToolsActivePort, open the page's websocket, then type with Input.insertText, press
 keys with Input.dispatchKeyEvent and read the DOM with Runtime.evaluate - what a user does.
+firefox.py drives headless Firefox (WebDriver BiDi) behind the same interface; BROWSERS names both.
 
     python tests/serving/browser.py http://127.0.0.1:8000/ "The pasta was great." docs/img/serve-demo.png
+    python tests/serving/browser.py --firefox http://127.0.0.1:8000/ "The pasta was great." /tmp/ff.png
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from firefox import Firefox, firefox_binary
+
 
 def chromium_binary() -> str | None:
     for name in ("chromium", "chromium-browser", "google-chrome"):
@@ -32,6 +36,8 @@ def chromium_binary() -> str | None:
 
 class Browser:
     """One headless Chromium with one page; every wait is bounded."""
+
+    name = "chromium"
 
     def __init__(self, width: int = 1200, height: int = 720):
         self.size = (width, height)
@@ -77,7 +83,14 @@ class Browser:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=20)
-        shutil.rmtree(self.profile, ignore_errors=True)
+        # Chromium's helper processes can still write into the profile for a moment after the
+        # main one exits (a stray "Network Persistent State" file kept the folder): retry a while.
+        deadline = time.monotonic() + 10
+        while True:
+            shutil.rmtree(self.profile, ignore_errors=True)
+            if not Path(self.profile).exists() or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
 
     async def send(self, method: str, **params):
         self._id += 1
@@ -129,13 +142,19 @@ class Browser:
         Path(path).write_bytes(base64.b64decode(shot["data"]))
 
 
+# name -> (driver class, binary lookup, how to get the binary): the tests run on each one found.
+BROWSERS = {
+    "chromium": (Browser, chromium_binary, "apt-get install chromium"),
+    "firefox": (Firefox, firefox_binary, "apt-get install firefox-esr"),
+}
+
 MARKS = ("[...document.querySelectorAll('#sentence mark')].map(m => ({aspect: m.dataset.aspect, "
          "polarity: m.dataset.polarity, text: m.firstChild.textContent, color: getComputedStyle(m).color, "
          "background: getComputedStyle(m).backgroundColor}))")
 ROWS = "[...document.querySelectorAll('#aspects tbody tr')].map(tr => [...tr.cells].map(c => c.textContent))"
 
 
-async def analyse_by_keyboard(browser: Browser, base: str, sentence: str) -> dict:
+async def analyse_by_keyboard(browser: Browser | Firefox, base: str, sentence: str) -> dict:
     """Open the page, click into the box, type, Tab to the button, press Enter; read the result."""
     await browser.goto(base, ready="document.readyState === 'complete' && "
                                    "!document.getElementById('model').textContent.startsWith('loading')")
@@ -152,14 +171,17 @@ async def analyse_by_keyboard(browser: Browser, base: str, sentence: str) -> dic
             "model": await browser.js("document.getElementById('model').textContent")}
 
 
-async def _main(base: str, sentence: str, out: str) -> None:
-    async with Browser() as b:
+async def _main(base: str, sentence: str, out: str, driver=Browser) -> None:
+    async with driver() as b:
         result = await analyse_by_keyboard(b, base, sentence)
         await b.screenshot(out)
     print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 4:
+    args = sys.argv[1:]
+    use_firefox = "--firefox" in args
+    args = [a for a in args if a != "--firefox"]
+    if len(args) != 3:
         raise SystemExit(__doc__)
-    asyncio.run(_main(*sys.argv[1:]))
+    asyncio.run(_main(*args, driver=Firefox if use_firefox else Browser))
