@@ -24,6 +24,7 @@ import urllib.request
 from pathlib import Path
 
 from firefox import Firefox, firefox_binary
+from page import PageWaits
 
 
 def chromium_binary() -> str | None:
@@ -34,7 +35,7 @@ def chromium_binary() -> str | None:
     return None
 
 
-class Browser:
+class Browser(PageWaits):
     """One headless Chromium with one page; every wait is bounded."""
 
     name = "chromium"
@@ -109,23 +110,8 @@ class Browser:
             raise RuntimeError(f"{expression}: {r['exceptionDetails'].get('text')}")
         return r["result"].get("value")
 
-    async def goto(self, url: str, ready: str = "document.readyState === 'complete'") -> None:
-        # Mark the old document, so that `ready` is never read from it while the new one loads.
-        await self.js("window.__fsaOld = true")
+    async def _navigate(self, url: str) -> None:
         await self.send("Page.navigate", url=url)
-        await self.wait_for(f"!window.__fsaOld && ({ready})")
-
-    async def wait_for(self, condition: str, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if await self.js(f"Boolean({condition})"):
-                    return
-            except RuntimeError:  # the document was being replaced mid-evaluation: ask again
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"page: {condition} not true within {timeout} s")
-            await asyncio.sleep(0.05)
 
     async def type(self, text: str) -> None:
         await self.send("Input.insertText", text=text)

@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from page import PageWaits
+
 
 def firefox_binary() -> str | None:
     for name in ("firefox-esr", "firefox"):
@@ -85,7 +87,7 @@ def plain(v: dict):
     return None
 
 
-class Firefox:
+class Firefox(PageWaits):
     """One headless Firefox with one browsing context; every wait is bounded."""
 
     name = "firefox"
@@ -203,23 +205,8 @@ class Firefox:
             raise RuntimeError(f"{expression}: {r['exceptionDetails'].get('text')}")
         return plain(r["result"])
 
-    async def goto(self, url: str, ready: str = "document.readyState === 'complete'") -> None:
-        # As in browser.Browser: mark the old document, so `ready` is never read from it.
-        await self.js("window.__fsaOld = true")
+    async def _navigate(self, url: str) -> None:
         await self.send("browsingContext.navigate", context=self.context, url=url, wait="complete")
-        await self.wait_for(f"!window.__fsaOld && ({ready})")
-
-    async def wait_for(self, condition: str, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if await self.js(f"Boolean({condition})"):
-                    return
-            except RuntimeError:  # the document was being replaced mid-evaluation: ask again
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"page: {condition} not true within {timeout} s")
-            await asyncio.sleep(0.05)
 
     async def _keys(self, actions: list[dict]) -> None:
         await self.send("input.performActions", context=self.context,
