@@ -33,6 +33,8 @@ RUN_INFO_FILE = "run_info.json"
 METRICS_FILE = "metrics.json"
 # The file whose presence means "finished" (written last by each stage).
 DONE_FILE = {"finetune": METRICS_FILE, "pretrain": "summary.json", "generate": "summary.json"}
+# What a finished run of each kind holds besides its config (the done-file last).
+FINISHED_FILES = {"finetune": (RUN_INFO_FILE, METRICS_FILE), "pretrain": ("summary.json",), "generate": ("summary.json",)}
 # The small files of a finished stage that are committed with the results (never weights).
 RECORD_FILES = {
     "finetune": [CONFIG_FILE, RUN_INFO_FILE, METRICS_FILE, "dev_curve.json", "dev_curve.csv", "eval/metrics_*.json"],
@@ -151,7 +153,7 @@ def finished(run_dir: Path, cfg: BaseModel, kind: str, also: tuple[str, ...] = (
     """Is a `kind` run with exactly this config finished in `run_dir`? `also`: other files the
     run must hold (e.g. its model folder)."""
     run_dir = Path(run_dir)
-    files = (DONE_FILE[kind], *also) + ((RUN_INFO_FILE,) if kind == "finetune" else ())
+    files = (*FINISHED_FILES[kind], *also)
     return all((run_dir / f).exists() for f in files) and same_config(run_dir / CONFIG_FILE, cfg)
 
 

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from fsa_distill.errors import FsaError
+from fsa_distill.runs import write_json
 from fsa_distill.limits import echo
 
 META_FILE = "fsa_distill.json"  # what made a model folder: base model, teacher, task ...
@@ -22,7 +23,7 @@ def save_student(model, tokenizer, out_dir: Path, meta: dict | None = None) -> N
     model.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
     if meta is not None:
-        (out_dir / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")  # as runs.write_json
+        write_json(out_dir / META_FILE, meta)
 
 
 def read_meta(path: str | Path) -> dict:
