@@ -2,7 +2,8 @@
 
   naive    one sentence at a time through `model.generate` (what a first script does)
   batched  SentimentAnalyzer.predict: length-sorted batches (transformers)
-  fast     SentimentAnalyzer.predict with fast=True (CTranslate2), if installed
+  fast     SentimentAnalyzer.predict with fast=True (CTranslate2), if installed, in float32 (the
+           same answers) and int8 (quantized when loaded: faster, some answers change)
 
 All three decode greedily with the same max_length; the batched and fast outputs are compared
 with the naive ones string by string and every difference is reported. Several `--model`s run
@@ -73,6 +74,9 @@ def main() -> None:
                     "(it is by far the slowest; default: all)")
     ap.add_argument("--threads", type=int, help="CPU threads for torch and CTranslate2 alike (default: torch's)")
     ap.add_argument("--max-length", type=int, default=100, help="decoding budget, as in evaluation (default 100)")
+    ap.add_argument("--compute-types", default="float32,int8",
+                    help="CTranslate2 compute types to time (default float32,int8; int8 changes some answers, "
+                         "counted in the == columns)")
     args = ap.parse_args()
     for model in args.model or ["tiny"]:
         run_model(model, args)
@@ -113,16 +117,16 @@ def run_model(model: str, args) -> None:
     except ImportError:
         ctranslate2 = None
         print('fast path skipped: pip install "fsa-distill[fast]"')
-    if ctranslate2 is not None:
+    for compute_type in (args.compute_types.split(",") if ctranslate2 is not None else []):
         start = time.perf_counter()
-        fast = SentimentAnalyzer.from_pretrained(model, device="cpu", fast=True)
-        print(f"CTranslate2 {ctranslate2.__version__}: conversion/loading {time.perf_counter() - start:.1f} s "
-              "(once per model, cached; not in the timing below)")
+        fast = SentimentAnalyzer.from_pretrained(model, device="cpu", fast=True, compute_type=compute_type)
+        print(f"CTranslate2 {ctranslate2.__version__} {compute_type}: conversion/loading "
+              f"{time.perf_counter() - start:.1f} s (once per model, cached; not in the timing below)")
         fast.max_length = args.max_length
         fast.predict(texts[:8], batch_size=args.batch_size)
         for bs in dict.fromkeys([args.batch_size, args.fast_batch_size]):  # CTranslate2 gains from larger batches
             out, secs = timed(lambda t: [r.generated for r in fast.predict(t, batch_size=bs)], texts)
-            rows.append((f"fast: CTranslate2 (batch {bs})", secs, out))
+            rows.append((f"fast: CTranslate2 {compute_type} (batch {bs})", secs, out))
 
     batched = rows[1][2]
     lengths = [len(sa.tokenizer(g, add_special_tokens=False)["input_ids"]) for g in batched]
@@ -137,9 +141,13 @@ def run_model(model: str, args) -> None:
               f"{_same(ref, out):>10} {_same(batched, out) if len(out) == len(batched) else '':>11}")
     for name, _, out in rows[1:]:
         for i in [i for i, (a, b) in enumerate(zip(batched, out)) if a != b][:5]:
-            print(f"   {name}: differs from batched at {i}: {batched[i]!r} vs {out[i]!r}")
+            print(f"   {name}: differs from batched at {i}: {_short(batched[i])} vs {_short(out[i])}")
         for i in [i for i, (a, b) in enumerate(zip(ref, out)) if a != b][:5]:
-            print(f"   {name}: differs from naive at {i}: {ref[i]!r} vs {out[i]!r}")
+            print(f"   {name}: differs from naive at {i}: {_short(ref[i])} vs {_short(out[i])}")
+
+
+def _short(text: str, n: int = 70) -> str:
+    return repr(text if len(text) <= n else text[:n] + "...")
 
 
 def _same(a: list[str], b: list[str]) -> str:

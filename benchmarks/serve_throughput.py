@@ -37,10 +37,12 @@ def uptime() -> str:
 
 
 class Server:
-    def __init__(self, model: str, port: int, max_batch: int, fast: bool, max_wait_ms: float):
+    def __init__(self, model: str, port: int, max_batch: int, path: str, max_wait_ms: float):
+        """`path`: hf, fast (CTranslate2 float32) or fast-<compute type> (e.g. fast-int8)."""
         self.base = f"http://127.0.0.1:{port}"
+        fast = [] if path == "hf" else ["--fast"] + (["--compute-type", path[5:]] if path.startswith("fast-") else [])
         cmd = [sys.executable, "-m", "fsa_distill.cli", "serve", "-m", model, "--port", str(port),
-               "--max-batch", str(max_batch), "--max-wait-ms", str(max_wait_ms)] + (["--fast"] if fast else [])
+               "--max-batch", str(max_batch), "--max-wait-ms", str(max_wait_ms)] + fast
         env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
         self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -95,7 +97,8 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=8, help="requests per client at each level (min 32 in all)")
     ap.add_argument("--max-batch", type=int, default=32)
     ap.add_argument("--max-wait-ms", type=float, default=5.0)
-    ap.add_argument("--paths", default="hf,fast", help="hf, fast or both (default)")
+    ap.add_argument("--paths", default="hf,fast", help="comma-separated: hf, fast (CTranslate2 float32), "
+                    "fast-int8 (quantized: answers compared with the first path's); default hf,fast")
     ap.add_argument("--port", type=int, default=8731)
     args = ap.parse_args()
     models = [m.split("=", 1) for m in (args.model or ["tiny=tiny", "minilm=minilm"])]
@@ -110,23 +113,23 @@ def main() -> None:
         reference: dict[str, list] = {}
         for path in args.paths.split(","):
             for max_batch in (args.max_batch, 1):
-                with Server(spec, args.port, max_batch, path == "fast", args.max_wait_ms) as srv:
+                with Server(spec, args.port, max_batch, path, args.max_wait_ms) as srv:
                     for clients in levels:
                         texts = pool[:max(clients * args.requests, 32)]
                         secs, answers = asyncio.run(load(srv.base, texts, clients))
                         same = sum(reference.setdefault(t, a) == a for t, a in answers.items())
                         rows.append((name, path, max_batch, clients, len(texts), secs, same))
-                        print(f"  {name:<8} {path:<5} max-batch {max_batch:<3} {clients:>3} clients: "
+                        print(f"  {name:<8} {path:<9} max-batch {max_batch:<3} {clients:>3} clients: "
                               f"{len(texts) / secs:8.1f} texts/s  (same answers {same}/{len(texts)})", flush=True)
                 args.port += 1
     print(f"load after: {uptime()}\n")
-    print(f"{'model':<8} {'path':<5} {'clients':>7} {'batched t/s':>12} {'unbatched t/s':>14} {'ratio':>7} {'== ref':>9}")
+    print(f"{'model':<8} {'path':<9} {'clients':>7} {'batched t/s':>12} {'unbatched t/s':>14} {'ratio':>7} {'== ref':>9}")
     for name, path, max_batch, clients, n, secs, same in rows:
         if max_batch == 1:
             continue
         off = next(r for r in rows if r[:2] == (name, path) and r[2] == 1 and r[3] == clients)
         on_rate, off_rate = n / secs, off[4] / off[5]
-        print(f"{name:<8} {path:<5} {clients:>7} {on_rate:>12.1f} {off_rate:>14.1f} {on_rate / off_rate:>6.1f}x "
+        print(f"{name:<8} {path:<9} {clients:>7} {on_rate:>12.1f} {off_rate:>14.1f} {on_rate / off_rate:>6.1f}x "
               f"{min(same, off[6])}/{n}")
 
 

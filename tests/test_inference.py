@@ -248,6 +248,26 @@ def test_fast_path_gives_identical_outputs(sa, tiny_dir, sentences):
         sa.max_length = 12
 
 
+def test_compute_type_needs_the_fast_path_and_a_known_type(tiny_dir):
+    with pytest.raises(FsaError, match="compute type int8: needs the fast path"):
+        SentimentAnalyzer.from_pretrained(tiny_dir, compute_type="int8")
+    pytest.importorskip("ctranslate2")
+    with pytest.raises(FsaError, match="compute type int4: expected one of float32, int8, int16"):
+        SentimentAnalyzer.from_pretrained(tiny_dir, fast=True, compute_type="int4")
+
+
+def test_quantized_fast_path_answers_every_text(sa, tiny_dir, sentences):
+    """int8 changes some answers (docs/predict.md measures how many): here only the contract is
+    checked - one well-formed result per text, in order, and the analyzer says how it computes."""
+    pytest.importorskip("ctranslate2")
+    q = SentimentAnalyzer.from_pretrained(tiny_dir, device="cpu", fast=True, compute_type="int8")
+    assert q.compute_type == "int8" and sa.compute_type == "float32"
+    texts = sentences + [""]
+    results = q.predict(texts, batch_size=4)
+    assert [r.text for r in results] == texts and results[-1].generated == ""
+    assert all(isinstance(r.generated, str) for r in results)
+
+
 def test_predict_cleans_results_and_keep_absent_keeps_flagged_terms(sa, monkeypatch):
     """The analyzer applies the cleaning to what the model wrote (generation replaced by a
     repeating, partly absent string) and `keep_absent` switches the absent terms back on."""

@@ -174,6 +174,18 @@ def test_fast_flag_gives_the_same_rows(model, tmp_path, capsys):
     assert jsonl(fast) == jsonl(plain)
 
 
+def test_compute_type_without_fast_is_one_line_before_loading(model, capsys):
+    rc, out, err = run(capsys, "--model", model, "--compute-type", "int8", "text")
+    assert rc == 2 and "needs the fast path" in err and len(err.strip().splitlines()) == 1 and not out
+
+
+def test_fast_int8_gives_a_row_per_text(model, capsys):
+    pytest.importorskip("ctranslate2")
+    rc, out, err = run(capsys, "--model", model, "--fast", "--compute-type", "int8", *TEXTS)
+    assert rc == 0, err
+    assert [r["text"] for r in jsonl(out)] == TEXTS
+
+
 def test_bad_byte_after_the_first_chunk_of_stdin_keeps_the_rows_before_it(model, monkeypatch, capsys):
     import io
 

@@ -71,6 +71,7 @@ def test_evaluate_a_folder_that_does_not_exist(capsys, tmp_path):
     (["--max-length", "0"], "--max-length must be at least 1"),
     (["--limit", "0"], "--limit must be at least 1"),
     (["--views", "normal,nrmal"], "unknown view 'nrmal'"),
+    (["--compute-type", "int8"], "compute type int8: needs the fast path"),
 ])
 def test_bad_evaluate_options_are_one_line_before_loading(model, capsys, argv, needle):
     rc, _, err = cli(capsys, "evaluate", "--model", model, *argv)

@@ -61,6 +61,7 @@ def test_model_card_and_health(serve_app):
     info = httpx.get(srv.base + "/v1/model", timeout=10).json()
     assert info["task"] == "atsa" and info["dataset"] == "rest14" and info["base_model"] == "fake"
     assert info["scores"]["normal"]["f1"] == 0.444 and info["limits"]["max_texts"] == 64
+    assert info["fast"] is False and info["compute_type"] == "float32"
     page = httpx.get(srv.base + "/", timeout=10)
     assert page.status_code == 200 and "<textarea" in page.text
     assert "http://" not in page.text and "https://" not in page.text  # self-contained: no CDN

@@ -1,6 +1,7 @@
 """The real fine-tuning recipe, a few steps of the tiny preset on a slice of rest14, on CPU."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -50,6 +51,19 @@ def test_evaluate_command_on_the_saved_model(run, tmp_path, capsys):
     # the same model, the same sentences, greedy decoding: the same numbers as the run itself
     assert out["f1"]["normal"] == pytest.approx(run["metrics"]["normal"]["f1"])
     assert (tmp_path / "ev" / "predictions_multi.jsonl").exists()
+
+
+def test_evaluate_fast_scores_what_transformers_scores(run, capsys):
+    """`evaluate --fast` decodes through CTranslate2 (float32): the same F1, in its own folder
+    beside the model so it never overwrites the transformers evaluation."""
+    pytest.importorskip("ctranslate2")
+    best = f"{run['run_dir']}/best_model"
+    assert main(["evaluate", "--model", best, "--limit", "150", "--max-length", "24", "--quiet", "--fast"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["output"].endswith("eval-atsa-rest14-fast")
+    assert out["f1"]["normal"] == pytest.approx(run["metrics"]["normal"]["f1"])
+    info = json.loads((Path(out["output"]) / "eval_info.json").read_text())
+    assert info["fast"] is True and info["compute_type"] == "float32"
 
 
 def test_save_model_false_keeps_only_metrics(tmp_path):

@@ -85,11 +85,17 @@ def generate(model, tokenizer, texts: Sequence[str], *, batch_size: int = 64, ma
 
 
 def decode_sentences(model, tokenizer, sentences: list[str], settings: DecodeSettings, task: str,
-           progress: bool = True, desc: str = "generate") -> tuple[list[str], list[str]]:
-    """(final strings, raw strings) under `settings`: generation, then grounding when it is on."""
-    raw = generate(model, tokenizer, sentences, batch_size=settings.batch_size, max_length=settings.max_length,
-                   num_beams=settings.num_beams, sort_by_length=settings.sort_by_length,
-                   clean_up=settings.clean_up_tokenization_spaces, progress=progress, desc=desc)
+           progress: bool = True, desc: str = "generate", fast=None) -> tuple[list[str], list[str]]:
+    """(final strings, raw strings) under `settings`: generation, then grounding when it is on.
+    `fast`: a CTranslate2 generator (inference.fast.CT2Generator) to generate with instead."""
+    if fast is not None:
+        raw = fast.generate(sentences, batch_size=settings.batch_size, max_length=settings.max_length,
+                            num_beams=settings.num_beams,
+                            clean_up=decode_cleanup(tokenizer, settings.clean_up_tokenization_spaces))
+    else:
+        raw = generate(model, tokenizer, sentences, batch_size=settings.batch_size, max_length=settings.max_length,
+                       num_beams=settings.num_beams, sort_by_length=settings.sort_by_length,
+                       clean_up=settings.clean_up_tokenization_spaces, progress=progress, desc=desc)
     if not settings.grounding:
         return raw, raw
     from fsa_distill.decoding.grounding import ground

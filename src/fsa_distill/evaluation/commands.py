@@ -6,6 +6,7 @@ import json
 
 from fsa_distill.benchmark.views import VIEWS
 from fsa_distill.config import add_config_args, add_progress_flag, split_config_args
+from fsa_distill.inference.fast import add_fast_flags
 
 
 def register(sub) -> None:
@@ -16,12 +17,14 @@ def register(sub) -> None:
                    "(e.g. from `data import`): another dataset than the model's is a cross-domain evaluation")
     e.add_argument("--data-dir", help="a folder of <task>/<dataset>/ folders, or one dataset folder")
     e.add_argument("--views", default=",".join(VIEWS))
-    e.add_argument("--output", help="folder for predictions and metrics (default: <model>/eval-<task>-<dataset>)")
+    e.add_argument("--output", help="folder for predictions and metrics (default: <model>/eval-<task>-<dataset>, "
+                   "with -fast[-<compute type>] after it for --fast)")
     e.add_argument("--batch-size", type=int, default=64)
     e.add_argument("--max-length", type=int, default=100)
     e.add_argument("--num-beams", type=int, default=1)
     e.add_argument("--grounding", action="store_true", help="map generated terms to the sentence's characters")
     e.add_argument("--limit", type=int, help="only the first N test+hard sentences")
+    add_fast_flags(e)  # score exactly what `predict --fast` / `serve --fast` would answer
     add_progress_flag(e)
     e.set_defaults(func=run_evaluate)
     register_zeroshot(sub)
@@ -51,11 +54,14 @@ def run_evaluate(args) -> int:
     meta = read_meta(resolve_model(args.model))
     task, dataset, data_dir, name = eval_dataset(args, meta)
     model, tokenizer = load_student(args.model, device=default_device())
+    fast = fast_generator(args, model, tokenizer)
     decode = DecodeSettings(batch_size=args.batch_size, max_length=args.max_length, num_beams=args.num_beams,
                             grounding=args.grounding or bool(meta.get("decode", {}).get("grounding")))
-    out = Path(args.output) if args.output else Path(resolve_model(args.model)) / f"eval-{task}-{Path(dataset).name}"
+    suffix = "" if not fast else "-fast" if fast.compute_type == "float32" else f"-fast-{fast.compute_type}"
+    out = Path(args.output) if args.output else \
+        Path(resolve_model(args.model)) / f"eval-{task}-{Path(dataset).name}{suffix}"
     scores = evaluate_views(model, tokenizer, task, dataset, out, decode=decode, views=args.views.split(","),
-                            data_dir=data_dir, limit=args.limit, progress=not args.quiet)
+                            data_dir=data_dir, limit=args.limit, progress=not args.quiet, fast=fast)
     trained_on = meta.get("dataset")
     cross = f" (trained on {meta.get('task')}/{Path(str(trained_on)).name})" \
         if trained_on and Path(str(trained_on)).name != name else ""
@@ -63,12 +69,27 @@ def run_evaluate(args) -> int:
     for view, why in scores.unavailable.items():
         print(f"view {view}: skipped, unavailable on {name} ({why})")
     info = {"model": args.model, "task": task, "dataset": dataset, "dataset_name": name,
-            "trained_on": trained_on, "unavailable_views": scores.unavailable, "generation": scores.timing}
+            "trained_on": trained_on, "unavailable_views": scores.unavailable, "generation": scores.timing,
+            "fast": args.fast, "compute_type": fast.compute_type if fast else None}
     runs.write_json(out / runs.METRICS_FILE, {k: dict(v, trained_on=trained_on) for k, v in scores.metrics.items()})
     runs.write_json(out / "eval_info.json", info)
     print(json.dumps({"output": str(out), "dataset": name, "trained_on": trained_on,
                       "f1": {v: m["f1"] for v, m in scores.metrics.items()}, "unavailable": scores.unavailable}))
     return 0
+
+
+def fast_generator(args, model, tokenizer):
+    """The CTranslate2 generator `--fast` asks for (with its `--compute-type`), else None."""
+    from fsa_distill.inference.fast import CT2Generator, check_compute_type, require_ctranslate2
+    from fsa_distill.models import resolve_model
+
+    compute_type = check_compute_type(args.fast, args.compute_type)
+    if not args.fast:
+        return None
+    require_ctranslate2()
+    device = str(next(model.parameters()).device)
+    return CT2Generator(model, tokenizer, resolve_model(args.model), device=device.split(":")[0],
+                        compute_type=compute_type)
 
 
 def eval_dataset(args, meta: dict) -> tuple[str, str, str | None, str]:
@@ -105,6 +126,9 @@ def check_arguments(args) -> None:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise FsaError(f"--{name.replace('_', '-')} must be at least 1 (got {value})")
+    from fsa_distill.inference.fast import check_compute_type
+
+    check_compute_type(args.fast, args.compute_type)
     for view in args.views.split(","):
         canonical_view(view.strip())
     check_model_spec(args.model)

@@ -67,10 +67,10 @@ def prediction_record(ex, prediction: tuple[str, str], pairs: tuple[list, list])
 
 def evaluate_views(model, tokenizer, task: str, dataset: str, out_dir: str | Path, *,
                    decode: DecodeSettings | None = None, views=VIEWS, data_dir=None,
-                   limit: int | None = None, progress: bool = True) -> ViewScores:
+                   limit: int | None = None, progress: bool = True, fast=None) -> ViewScores:
     """Generate on test+hard once, score every view, write predictions and metrics. The asked
     views this data cannot give (no opinion words, no hard_test) are skipped and named in
-    `unavailable`."""
+    `unavailable`. `fast`: a CTranslate2 generator to decode with (evaluate --fast)."""
     settings = decode or DecodeSettings()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -82,7 +82,7 @@ def evaluate_views(model, tokenizer, task: str, dataset: str, out_dir: str | Pat
     normal = all_views["normal"][:limit] if limit else all_views["normal"]
     t0 = time.perf_counter()
     final, raw = decode_sentences(model, tokenizer, [e.sentence for e in normal], settings, task, progress,
-                        desc=f"{task}/{dataset} test+hard")
+                        desc=f"{task}/{dataset} test+hard", fast=fast)
     gen_s = time.perf_counter() - t0
     predictions = {e.id: (f, r) for e, f, r in zip(normal, final, raw)}
     metrics = score_views(task, dataset, name, all_views, predictions, out_dir, asked=views)

@@ -148,7 +148,7 @@ class SentimentAnalyzer:
 
     def __init__(self, model, tokenizer, *, task: str = "atsa", meta: dict | None = None, source: str | None = None,
                  fast: bool = False, device: str | None = None, max_input_length: int | None = None,
-                 keep_absent: bool = False):
+                 keep_absent: bool = False, compute_type: str | None = None):
         if task not in TASKS:
             raise FsaError(f"unknown task {task!r}: expected one of {', '.join(TASKS)}")
         self.model, self.tokenizer, self.task = model, tokenizer, task
@@ -169,19 +169,25 @@ class SentimentAnalyzer:
         warned = getattr(tokenizer, "deprecation_warnings", None)
         if isinstance(warned, dict):  # transformers' own "sequence longer than ..." notice: we count and report truncation ourselves
             warned["sequence-length-is-longer-than-the-specified-maximum"] = True
+        from fsa_distill.inference.fast import check_compute_type
+
+        self.compute_type = check_compute_type(fast, compute_type)
         self._fast = None
         if fast:
             from fsa_distill.inference.fast import CT2Generator
 
-            self._fast = CT2Generator(model, tokenizer, source or "", device=device or "cpu")
+            self._fast = CT2Generator(model, tokenizer, source or "", device=device or "cpu",
+                                      compute_type=self.compute_type)
 
     @classmethod
     def from_pretrained(cls, path_or_id: str | Path, task: str | None = None, device: str | None = None,
                         fast: bool = False, max_input_length: int | None = None,
-                        keep_absent: bool = False) -> "SentimentAnalyzer":
+                        keep_absent: bool = False, compute_type: str | None = None) -> "SentimentAnalyzer":
         """Load a model folder written by `fsa-distill finetune` (or any seq2seq folder, hub id or
         student preset). `task` defaults to the one in the folder's fsa_distill.json, else atsa.
-        `keep_absent`: keep generated ATSA terms that are not in the text (with `in_text=False`)."""
+        `keep_absent`: keep generated ATSA terms that are not in the text (with `in_text=False`).
+        `fast`: generate with CTranslate2; `compute_type` (with fast): float32, or int8/int16 to
+        quantize (faster, some answers change)."""
         from fsa_distill.models import (
             PRESETS,
             default_device,
@@ -191,7 +197,10 @@ class SentimentAnalyzer:
         )
 
         spec = str(path_or_id)
-        if fast:  # fail on a missing extra before spending time loading the model
+        from fsa_distill.inference.fast import check_compute_type
+
+        check_compute_type(fast, compute_type)  # a wrong setting fails before the model loads
+        if fast:  # so does a missing extra
             from fsa_distill.inference.fast import require_ctranslate2
 
             require_ctranslate2()
@@ -210,7 +219,8 @@ class SentimentAnalyzer:
         path = resolve_model(spec)
         meta = read_meta(path) if Path(path).is_dir() else {}
         return cls(model, tokenizer, task=task or meta.get("task") or "atsa", meta=meta, source=path,
-                   fast=fast, device=device, max_input_length=max_input_length, keep_absent=keep_absent)
+                   fast=fast, device=device, max_input_length=max_input_length, keep_absent=keep_absent,
+                   compute_type=compute_type)
 
     def save_pretrained(self, out_dir: str | Path) -> None:
         """Write the model, tokenizer and fsa_distill.json (with the task) and the model card if any."""

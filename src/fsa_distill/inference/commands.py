@@ -26,6 +26,7 @@ from typing import IO, Iterable, Iterator
 from fsa_distill import limits
 from fsa_distill.config import add_progress_flag
 from fsa_distill.errors import FsaError
+from fsa_distill.inference.fast import add_fast_flags
 from fsa_distill.resources import json_object, read_lines
 
 INPUT_FORMATS = {".txt": "txt", ".text": "txt", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
@@ -52,7 +53,7 @@ def register(sub) -> None:
     p.add_argument("--chunk-size", type=int, default=256,
                    help="records read, length-sorted and predicted at a time (default: 256)")
     p.add_argument("--max-input-length", type=int, help="truncate longer texts (tokens; default: the model's limit, 512)")
-    p.add_argument("--fast", action="store_true", help='CTranslate2 CPU path (pip install "fsa-distill[fast]")')
+    add_fast_flags(p)
     p.add_argument("--device", help="cpu, cuda, ... (default: cuda if available)")
     p.add_argument("--keep-absent", action="store_true",
                    help="keep generated terms that are not in the text (flagged in_text: false)")
@@ -275,7 +276,8 @@ def run_predict(args) -> int:
     from fsa_distill.inference import SentimentAnalyzer
 
     sa = SentimentAnalyzer.from_pretrained(args.model, task=args.task, device=args.device, fast=args.fast,
-                                           max_input_length=args.max_input_length, keep_absent=args.keep_absent)
+                                           compute_type=args.compute_type, max_input_length=args.max_input_length,
+                                           keep_absent=args.keep_absent)
     return _write_predictions(args, sa, records, total, stopper, out_path, out_fmt)
 
 

@@ -23,11 +23,37 @@ from typing import Sequence
 
 from fsa_distill.decoding.text import from_model_text, to_model_text
 from fsa_distill.errors import FsaError
+from fsa_distill.limits import clip
 from fsa_distill.models import cache_dir
 
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = 'the fast path needs CTranslate2: pip install "fsa-distill[fast]" (or pip install ctranslate2)'
+
+# How CTranslate2 computes. float32 gives transformers' answers (tested); the int8 and int16 types
+# quantize the weights when the model loads (the converted files stay float32) and change some
+# answers: docs/predict.md measures how many and what they cost in F1.
+COMPUTE_TYPES = ("float32", "int8", "int16")  # on CPU, int8 is int8_float32
+
+
+def add_fast_flags(p) -> None:
+    """`--fast` and `--compute-type`, the same for predict, serve and evaluate."""
+    p.add_argument("--fast", action="store_true", help='CTranslate2 CPU path (pip install "fsa-distill[fast]")')
+    p.add_argument("--compute-type", choices=COMPUTE_TYPES,
+                   help="with --fast: float32 (default; the same answers as without --fast) or a quantized "
+                        "type (int8: about 3x faster again on CPU, some answers change; see docs/predict.md)")
+
+
+def check_compute_type(fast: bool, compute_type: str | None) -> str:
+    """The compute type to use; asking for one without the fast path is an error, not a no-op."""
+    if compute_type is None:
+        return "float32"
+    if not fast:
+        raise FsaError(f"compute type {clip(compute_type)}: needs the fast path (--fast, fast=True): "
+                       "it is a CTranslate2 setting")
+    if compute_type not in COMPUTE_TYPES:
+        raise FsaError(f"compute type {clip(compute_type)}: expected one of {', '.join(COMPUTE_TYPES)}")
+    return compute_type
 
 
 def require_ctranslate2():
@@ -223,14 +249,20 @@ def save_bert2bert(model, tokenizer, out_dir: Path) -> None:
 class CT2Generator:
     """Same contract as `decoding.generate.generate`: texts in, decoded strings out, in order."""
 
-    def __init__(self, model, tokenizer, source: str, device: str = "cpu", threads: int | None = None):
+    def __init__(self, model, tokenizer, source: str, device: str = "cpu", threads: int | None = None,
+                 compute_type: str = "float32"):
         ctranslate2 = require_ctranslate2()
         import torch
 
+        supported = ctranslate2.get_supported_compute_types(device)
+        if compute_type not in supported:
+            raise FsaError(f"compute type {compute_type}: not supported by CTranslate2 on {device} "
+                           f"(supported: {', '.join(sorted(supported))})")
         self.tokenizer = tokenizer
+        self.compute_type = compute_type
         path = convert(model, tokenizer, source)
         # Same thread count as torch, so the two paths are compared on equal terms.
-        self.translator = ctranslate2.Translator(str(path), device=device, inter_threads=1,
+        self.translator = ctranslate2.Translator(str(path), device=device, inter_threads=1, compute_type=compute_type,
                                                  intra_threads=threads or torch.get_num_threads())
 
     def generate(self, texts: Sequence[str], *, batch_size: int = 64, max_length: int = 100, num_beams: int = 1,

@@ -47,6 +47,7 @@ class ServeConfig(StrictConfig):
     task: Optional[str] = None
     device: Optional[str] = None
     fast: bool = False
+    compute_type: Optional[str] = None      # with fast: float32 (default) or a quantized CTranslate2 type
     keep_absent: bool = False
     max_batch: int = Field(32, ge=1, le=4096)
     max_wait_ms: float = Field(5.0, ge=0, le=60_000)
@@ -168,7 +169,7 @@ def load_analyzer(cfg: ServeConfig):
     from fsa_distill.inference import SentimentAnalyzer
 
     return SentimentAnalyzer.from_pretrained(cfg.model, task=cfg.task, device=cfg.device, fast=cfg.fast,
-                                             keep_absent=cfg.keep_absent)
+                                             compute_type=cfg.compute_type, keep_absent=cfg.keep_absent)
 
 
 class ServerState:
@@ -204,7 +205,8 @@ class ServerState:
         return {"id": self.model_id, "task": self.analyzer.task, "dataset": meta.get("dataset"),
                 "seed": meta.get("seed"), "base_model": meta.get("base_model"), "scores": meta.get("scores") or {},
                 "best_epoch": meta.get("best_epoch"), "decode": meta.get("decode") or {},
-                "fast": self.cfg.fast, "max_batch": self.cfg.max_batch, "max_wait_ms": self.cfg.max_wait_ms,
+                "fast": self.cfg.fast, "compute_type": getattr(self.analyzer, "compute_type", "float32"),
+                "max_batch": self.cfg.max_batch, "max_wait_ms": self.cfg.max_wait_ms,
                 "limits": {"max_texts": self.cfg.max_texts, "max_text_chars": self.cfg.max_text_chars,
                            "max_body_bytes": self.cfg.max_body_bytes}}
 

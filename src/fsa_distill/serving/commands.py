@@ -7,6 +7,7 @@ import os
 import re
 
 from fsa_distill.errors import FsaError
+from fsa_distill.inference.fast import add_fast_flags
 
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -20,7 +21,7 @@ def register(sub) -> None:
     p.add_argument("--model", "-m", required=True, help="a model folder from `finetune`, a hub id or a preset")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--fast", action="store_true", help='CTranslate2 CPU path (pip install "fsa-distill[fast]")')
+    add_fast_flags(p)
     p.add_argument("--max-batch", type=int, default=32, help="most texts in one generation call (default 32; 1: no batching)")
     p.add_argument("--max-wait-ms", type=float, default=5.0,
                    help="how long the first queued text waits for others to join its batch (default 5)")
@@ -69,7 +70,7 @@ def build_config(args):
                                "max_body_bytes": args.max_body_bytes}.items() if v is not None}
     try:
         return ServeConfig(model=args.model, model_id=args.model_id, task=args.task, device=args.device,
-                           fast=args.fast, keep_absent=args.keep_absent, max_batch=args.max_batch,
+                           fast=args.fast, compute_type=args.compute_type, keep_absent=args.keep_absent, max_batch=args.max_batch,
                            max_wait_ms=args.max_wait_ms, **extra)
     except Exception as e:  # pydantic's ValidationError: name the first bad option
         errs = getattr(e, "errors", lambda: [])()
@@ -89,9 +90,10 @@ def run_serve(args) -> int:
         raise FsaError(f"--port {args.port}: expected 0-65535")
     api_key = api_key_from_env(args.api_key_env, args.host)
     cfg = build_config(args)
-    if cfg.fast:  # fail on a missing extra before binding anything
-        from fsa_distill.inference.fast import require_ctranslate2
+    from fsa_distill.inference.fast import check_compute_type, require_ctranslate2
 
+    check_compute_type(cfg.fast, cfg.compute_type)  # fail on a wrong setting or a missing extra
+    if cfg.fast:                                     # before binding anything
         require_ctranslate2()
     from fsa_distill.serving.app import create_app
 
