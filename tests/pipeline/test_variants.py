@@ -105,7 +105,7 @@ def test_shipped_evidence_experiment_plans_every_part():
     assert {s.config.seed for s in low} == {42, 52, 62, 72, 82} and {s.config.train.data_fraction for s in low} == {0.1}
     full = [s for s in fts if s.sweep == "full"]
     assert {s.config.train.data_fraction for s in full} == {1.0} and {s.config.seed for s in full} == {42, 52, 62}
-    assert all(s.config.train.epochs == 8 for s in full)
+    assert all(s.config.train.epochs == 5 and s.config.train.eval_every_epochs == 1 for s in full)
 
 
 @pytest.mark.slow
