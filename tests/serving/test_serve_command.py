@@ -45,6 +45,25 @@ def test_bad_options_are_one_line_errors(capsys):
     assert "--max-batch" in capsys.readouterr().err
     assert main(["serve", "-m", "tiny", "--port", "70000"]) == 2
     assert "--port" in capsys.readouterr().err
+    assert main(["serve", "-m", "tiny", "--compute-type", "int8"]) == 2  # before anything binds or loads
+    assert "needs the fast path" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_serve_fast_int8_answers_and_says_how(tiny_dir, tmp_path):
+    pytest.importorskip("ctranslate2")
+    port = free_port()
+    proc = start_serve(["-m", str(tiny_dir), "--port", str(port), "--fast", "--compute-type", "int8"],
+                       log=tmp_path / "log")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base, proc=proc)
+        r = httpx.post(base + "/v1/predict", json={"texts": [PASTA, ""]}, timeout=60)
+        info = httpx.get(base + "/v1/model", timeout=10).json()
+    finally:
+        stop(proc)
+    assert r.status_code == 200 and [x["text"] for x in r.json()["results"]] == [PASTA, ""]
+    assert info["fast"] is True and info["compute_type"] == "int8"
 
 
 @pytest.mark.slow
