@@ -79,17 +79,16 @@ def run_evaluate(args) -> int:
 
 
 def fast_generator(args, model, tokenizer):
-    """The CTranslate2 generator `--fast` asks for (with its `--compute-type`), else None."""
-    from fsa_distill.inference.fast import CT2Generator, check_compute_type, require_ctranslate2
-    from fsa_distill.models import resolve_model
-
-    compute_type = check_compute_type(args.fast, args.compute_type)
+    """The CTranslate2 generator `--fast` asks for (with its `--compute-type`), else None.
+    The settings were checked with the other options (check_arguments)."""
     if not args.fast:
         return None
-    require_ctranslate2()
+    from fsa_distill.inference.fast import CT2Generator
+    from fsa_distill.models import resolve_model
+
     device = str(next(model.parameters()).device)
     return CT2Generator(model, tokenizer, resolve_model(args.model), device=device.split(":")[0],
-                        compute_type=compute_type)
+                        compute_type=args.compute_type or "float32")
 
 
 def eval_dataset(args, meta: dict) -> tuple[str, str, str | None, str]:
@@ -126,9 +125,9 @@ def check_arguments(args) -> None:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise FsaError(f"--{name.replace('_', '-')} must be at least 1 (got {value})")
-    from fsa_distill.inference.fast import check_compute_type
+    from fsa_distill.inference.fast import check_fast_settings
 
-    check_compute_type(args.fast, args.compute_type)
+    check_fast_settings(args.fast, args.compute_type)
     for view in args.views.split(","):
         canonical_view(view.strip())
     check_model_spec(args.model)

@@ -197,13 +197,9 @@ class SentimentAnalyzer:
         )
 
         spec = str(path_or_id)
-        from fsa_distill.inference.fast import check_compute_type
+        from fsa_distill.inference.fast import check_fast_settings
 
-        check_compute_type(fast, compute_type)  # a wrong setting fails before the model loads
-        if fast:  # so does a missing extra
-            from fsa_distill.inference.fast import require_ctranslate2
-
-            require_ctranslate2()
+        check_fast_settings(fast, compute_type)  # a wrong setting or a missing extra fails before loading
         first = Path(spec).parts[0] if Path(spec).parts else ""
         if not Path(spec).exists() and spec not in PRESETS and first and Path(first).is_dir():
             # "runs/x" looks like a hub id too; asking the hub about it only delays the error

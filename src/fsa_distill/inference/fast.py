@@ -56,6 +56,15 @@ def check_compute_type(fast: bool, compute_type: str | None) -> str:
     return compute_type
 
 
+def check_fast_settings(fast: bool, compute_type: str | None) -> str:
+    """What predict, serve and evaluate check before loading anything: the compute type (see
+    check_compute_type) and, with the fast path, that CTranslate2 is installed."""
+    compute_type = check_compute_type(fast, compute_type)
+    if fast:
+        require_ctranslate2()
+    return compute_type
+
+
 def require_ctranslate2():
     try:
         import ctranslate2

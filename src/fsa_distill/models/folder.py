@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 
 from fsa_distill.errors import FsaError
-from fsa_distill.runs import write_json
 from fsa_distill.limits import echo
+from fsa_distill.runs import write_json
 
 META_FILE = "fsa_distill.json"  # what made a model folder: base model, teacher, task ...
 

@@ -205,7 +205,7 @@ class ServerState:
         return {"id": self.model_id, "task": self.analyzer.task, "dataset": meta.get("dataset"),
                 "seed": meta.get("seed"), "base_model": meta.get("base_model"), "scores": meta.get("scores") or {},
                 "best_epoch": meta.get("best_epoch"), "decode": meta.get("decode") or {},
-                "fast": self.cfg.fast, "compute_type": getattr(self.analyzer, "compute_type", "float32"),
+                "fast": self.cfg.fast, "compute_type": self.cfg.compute_type or "float32",
                 "max_batch": self.cfg.max_batch, "max_wait_ms": self.cfg.max_wait_ms,
                 "limits": {"max_texts": self.cfg.max_texts, "max_text_chars": self.cfg.max_text_chars,
                            "max_body_bytes": self.cfg.max_body_bytes}}

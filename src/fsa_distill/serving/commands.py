@@ -70,8 +70,8 @@ def build_config(args):
                                "max_body_bytes": args.max_body_bytes}.items() if v is not None}
     try:
         return ServeConfig(model=args.model, model_id=args.model_id, task=args.task, device=args.device,
-                           fast=args.fast, compute_type=args.compute_type, keep_absent=args.keep_absent, max_batch=args.max_batch,
-                           max_wait_ms=args.max_wait_ms, **extra)
+                           fast=args.fast, compute_type=args.compute_type, keep_absent=args.keep_absent,
+                           max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, **extra)
     except Exception as e:  # pydantic's ValidationError: name the first bad option
         errs = getattr(e, "errors", lambda: [])()
         if errs:
@@ -90,11 +90,9 @@ def run_serve(args) -> int:
         raise FsaError(f"--port {args.port}: expected 0-65535")
     api_key = api_key_from_env(args.api_key_env, args.host)
     cfg = build_config(args)
-    from fsa_distill.inference.fast import check_compute_type, require_ctranslate2
+    from fsa_distill.inference.fast import check_fast_settings
 
-    check_compute_type(cfg.fast, cfg.compute_type)  # fail on a wrong setting or a missing extra
-    if cfg.fast:                                     # before binding anything
-        require_ctranslate2()
+    check_fast_settings(cfg.fast, cfg.compute_type)  # a wrong setting or a missing extra: before binding
     from fsa_distill.serving.app import create_app
 
     app = create_app(cfg, api_key=api_key)
