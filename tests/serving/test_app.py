@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import secrets
 import socket
 import threading
 import time
@@ -159,14 +160,15 @@ def test_unknown_paths_and_methods_are_json_errors(serve_app):
 
 
 def test_bearer_token_is_required_on_the_api_when_set(serve_app):
-    srv = serve_app(api_key="test-bearer-value")
+    token = secrets.token_hex(16)  # made here, so no token-like literal sits in the repository
+    srv = serve_app(api_key=token)
     assert httpx.get(srv.base + "/health", timeout=10).json()["auth"] is True
-    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic test-bearer-value"}):
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {token}"}):
         r = post(srv, {"text": PASTA}, headers=headers)
         assert r.status_code == 401 and r.json()["error"]["field"] == "authorization"
-        assert "test-bearer-value" not in r.text
+        assert token not in r.text
         assert httpx.get(srv.base + "/v1/model", headers=headers, timeout=10).status_code == 401
-    ok = {"Authorization": "Bearer test-bearer-value"}
+    ok = {"Authorization": f"Bearer {token}"}
     assert post(srv, {"text": PASTA}, headers=ok).status_code == 200
     assert httpx.get(srv.base + "/v1/model", headers=ok, timeout=10).status_code == 200
 
