@@ -97,7 +97,7 @@ def test_one_seed_prints_no_ci_and_no_p(tmp_path):
     (d,) = result["deltas"]
     assert d["seeds"] == 1 and d["ci95"] is None and d["p_value"] is None
     md = (tmp_path / "rep" / "report.md").read_text()
-    assert "| distilled | atsa/rest14 | normal | 1 seed | +5.00 | – | – |" in md
+    assert "| distilled | baseline | atsa/rest14 | normal | 1 seed | +5.00 | – | – | – |" in md
     assert "| distilled | atsa/rest14 | normal | 1 seed | 55.00 ± – |" in md  # no std from one seed
     assert "[+5.00, +5.00]" not in md
 
@@ -135,3 +135,45 @@ def test_cost_table_sums_stage_wall_time_over_seeds(tmp_path):
     md = result["markdown"]
     assert "| pretrain | pretrain distilled | 1 | 200 | 10.0 | – |" in md
     assert "| finetune | baseline atsa/rest14 | 2 | 20 | 3.0 | cpu (x86_64) |" in md
+
+
+def test_holm_on_a_known_case():
+    from fsa_distill.evaluation.report import holm
+
+    # sorted 0.005, 0.01, 0.03, 0.04 -> x4, x3, x2, x1 = 0.02, 0.03, 0.06, 0.04 -> running max 0.06
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.01, None, 0.5]) == [pytest.approx(0.02), None, pytest.approx(0.5)]  # None is not in the family
+    assert holm([0.6, 0.7]) == [1.0, 1.0]  # capped at 1
+    assert holm([]) == []
+
+
+def test_report_writes_holm_beside_the_raw_p(tmp_path):
+    """Two models against one baseline on one view: a family of 2 (the per-view family)."""
+    for seed, b, d, e in [(42, 0.50, 0.55, 0.51), (52, 0.52, 0.58, 0.50), (62, 0.54, 0.57, 0.56)]:
+        make_run(tmp_path / "r", "baseline", "atsa", "rest14", seed, {"normal": b})
+        make_run(tmp_path / "r", "distilled", "atsa", "rest14", seed, {"normal": d})
+        make_run(tmp_path / "r", "other", "atsa", "rest14", seed, {"normal": e})
+    result = write_report([tmp_path / "r"], tmp_path / "rep", baseline="baseline")
+    by = {d["model"]: d for d in result["deltas"]}
+    ps = sorted([by["distilled"]["p_value"], by["other"]["p_value"]])
+    low = min(by.values(), key=lambda d: d["p_value"])
+    high = max(by.values(), key=lambda d: d["p_value"])
+    assert low["p_holm"] == pytest.approx(min(1.0, 2 * ps[0]))
+    assert high["p_holm"] == pytest.approx(max(min(1.0, 2 * ps[0]), ps[1]))
+    assert all(d["holm_family"] == 2 for d in by.values())
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "p (Holm)" in md and f"{low['p_holm']:.3f}" in md
+
+
+def test_a_model_can_have_its_own_baseline(tmp_path):
+    """An extractive variant is compared with the plain extractive student, not the global baseline."""
+    for seed, b, t, td in [(42, 0.50, 0.70, 0.72), (52, 0.52, 0.71, 0.74)]:
+        make_run(tmp_path / "r", "baseline", "atsa", "rest14", seed, {"normal": b})
+        make_run(tmp_path / "r", "tagger", "atsa", "rest14", seed, {"normal": t})
+        make_run(tmp_path / "r", "tagger-distilled", "atsa", "rest14", seed, {"normal": td})
+    result = write_report([tmp_path / "r"], tmp_path / "rep", baseline="baseline",
+                          baselines={"tagger-distilled": "tagger"})
+    by = {d["model"]: d for d in result["deltas"]}
+    assert by["tagger-distilled"]["baseline"] == "tagger"
+    assert by["tagger-distilled"]["delta_mean"] == pytest.approx(2.5)
+    assert by["tagger"]["baseline"] == "baseline" and by["tagger"]["delta_mean"] == pytest.approx(19.5)

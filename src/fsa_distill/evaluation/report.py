@@ -95,21 +95,49 @@ def paired_delta(a: dict, b: dict, n_boot: int = 2000, seed: int = 0) -> dict | 
     return out
 
 
-def deltas(table: dict, baseline: str | None) -> list[dict]:
+def holm(p_values: list[float | None]) -> list[float | None]:
+    """Holm's step-down adjustment (family-wise error), in the input order; None stays None and
+    is not counted in the family. Sorted ascending, p_(i) is multiplied by (m - i), the running
+    maximum is kept (adjusted values never decrease) and capped at 1."""
+    idx = sorted((i for i, p in enumerate(p_values) if p is not None), key=lambda i: p_values[i])
+    m, out, running = len(idx), list(p_values), 0.0
+    for rank, i in enumerate(idx):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        out[i] = running
+    return out
+
+
+def add_holm(drows: list[dict]) -> list[dict]:
+    """`p_holm` beside each raw p: the family is every comparison of one view (every model x task
+    x dataset x fraction against its baseline), so the primary view (`normal`) is corrected for all
+    the hypotheses and datasets tested on it at once."""
+    for view in {d["view"] for d in drows}:
+        family = [d for d in drows if d["view"] == view]
+        for d, adj in zip(family, holm([d["p_value"] for d in family])):
+            d["p_holm"] = adj
+            d["holm_family"] = len([x for x in family if x["p_value"] is not None])
+    return drows
+
+
+def deltas(table: dict, baseline: str | None, baselines: dict[str, str] | None = None) -> list[dict]:
+    """Every model against the baseline; `baselines` ({model: its baseline}) pairs a model with
+    another one instead (e.g. an extractive variant with the plain extractive student)."""
     labels = sorted({k[0] for k in table})
     if len(labels) < 2:
         return []
     base = baseline if baseline in labels else labels[0]
+    baselines = baselines or {}
     out = []
     for (label, task, dataset, fraction, view), by_seed in table.items():
-        if label == base or (base, task, dataset, fraction, view) not in table:
+        own = baselines.get(label, base)
+        if label == own or (own, task, dataset, fraction, view) not in table:
             continue
-        d = paired_delta(table[(base, task, dataset, fraction, view)], by_seed)
+        d = paired_delta(table[(own, task, dataset, fraction, view)], by_seed)
         if d:
-            out.append({"model": label, "baseline": base, "task": task, "dataset": dataset,
+            out.append({"model": label, "baseline": own, "task": task, "dataset": dataset,
                         "train_fraction": fraction, "view": view, **d})
     out.sort(key=_order())
-    return out
+    return add_holm(out)
 
 
 def zeroshot_rows(runs: list[dict]) -> list[dict]:
@@ -173,14 +201,15 @@ def markdown(rows, drows, zrows, seed_rows=(), costs=()) -> str:
         lines.append(f"| {r['model']} | {_where(r)} | {r['view']} | {_seeds(r['seeds'])} | "
                      f"{_fmt(r['f1_mean'])} ± {_fmt(r['f1_std'])} | {_fmt(r['precision_mean'])} | {_fmt(r['recall_mean'])} |")
     if drows:
-        lines += ["", f"## Paired differences (F1, model − {drows[0]['baseline']}, over shared seeds)", "",
-                  "95% CI: bootstrap over the paired seeds; p: paired t-test. Neither exists for one seed (–).", "",
-                  "| model | task/dataset | view | seeds | ΔF1 | 95% CI (bootstrap) | p (paired t) |",
-                  "|---|---|---|---:|---:|---|---:|"]
+        lines += ["", "## Paired differences (F1, model − its baseline, over shared seeds)", "",
+                  "95% CI: bootstrap over the paired seeds; p: paired t-test; p (Holm): adjusted for every "
+                  "comparison of the same view (family-wise). None exists for one seed (–).", "",
+                  "| model | baseline | task/dataset | view | seeds | ΔF1 | 95% CI (bootstrap) | p (paired t) | p (Holm) |",
+                  "|---|---|---|---|---:|---:|---|---:|---:|"]
         for d in drows:
             ci = f"[{d['ci95'][0]:+.2f}, {d['ci95'][1]:+.2f}]" if d.get("ci95") else "–"
-            lines.append(f"| {d['model']} | {_where(d)} | {d['view']} | {_seeds(d['seeds'])} | "
-                         f"{d['delta_mean']:+.2f} | {ci} | {_fmt(d['p_value'], 3)} |")
+            lines.append(f"| {d['model']} | {d['baseline']} | {_where(d)} | {d['view']} | {_seeds(d['seeds'])} | "
+                         f"{d['delta_mean']:+.2f} | {ci} | {_fmt(d['p_value'], 3)} | {_fmt(d.get('p_holm'), 3)} |")
     if seed_rows:
         views = [v for v in VIEW_ORDER if any(f"f1_{v}" in r for r in seed_rows)]
         lines += ["", "## F1 per seed", "", "| model | task/dataset | seed | " + " | ".join(views) + " |",
@@ -383,13 +412,15 @@ def plot_pretrain_loss(dirs: dict, path: Path) -> bool:
     return True
 
 
-def write_report(roots, out_dir: str | Path, baseline: str | None = None, extra_dirs=()) -> dict:
-    """`extra_dirs`: pretraining folders whose loss curves to plot, a list or {folder: label}."""
+def write_report(roots, out_dir: str | Path, baseline: str | None = None, extra_dirs=(),
+                 baselines: dict[str, str] | None = None) -> dict:
+    """`extra_dirs`: pretraining folders whose loss curves to plot, a list or {folder: label};
+    `baselines`: {model: the model it is compared with} where that is not `baseline`."""
     runs = find_runs(roots)
     if not runs:
         raise FsaError(f"no finished runs (run_info.json + metrics.json) under {', '.join(map(str, roots))}")
     table = collect(runs)
-    rows, drows, zrows, seed_rows = summarize(table), deltas(table, baseline), zeroshot_rows(runs), per_seed_rows(table)
+    rows, drows, zrows, seed_rows = summarize(table), deltas(table, baseline, baselines), zeroshot_rows(runs), per_seed_rows(table)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     pre = extra_dirs if isinstance(extra_dirs, dict) else {str(d): Path(d).name for d in extra_dirs}

@@ -40,6 +40,9 @@ class SweepSpec(StrictConfig):
 
 class ReportSettings(StrictConfig):
     baseline: str | None = None  # the student the others are compared with
+    # {student: its own baseline}, where that is not `baseline`: e.g. an extractive variant against
+    # the plain extractive student (the decision rule compares within a family)
+    baselines: dict[str, str] = {}
 
 
 class PipelineConfig(StrictConfig):

@@ -320,7 +320,8 @@ def write_pipeline_report(stages: list[Stage], root: Path, cfg: PipelineConfig, 
     pre = {str(s.out): s.name for s in stages if s.kind == "pretrain"}
     if not finished:
         return {"markdown": "", "out": str(root / "report"), "plots": []}
-    report = write_report(finished, root / "report", cfg.report.baseline, extra_dirs=pre)
+    report = write_report(finished, root / "report", cfg.report.baseline, extra_dirs=pre,
+                          baselines=cfg.report.baselines)
     if results is not None:
         publish_report(root / "report", results)
     return report
