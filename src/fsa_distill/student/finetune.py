@@ -57,6 +57,8 @@ class TrainSettings(StrictConfig):
 class FinetuneConfig(StrictConfig):
     model: str = Field("tiny", description="student: preset name, local folder or hub id")
     label: str | None = Field(None, description="the student's name in reports (default: model)")
+    prefix: str = Field("", description="input prefix: '' none, 'task' = 'atsa: '/'acsa: ', else literal "
+                        "(student/prefixes.py)")
     task: Literal["atsa", "acsa"] = "atsa"
     dataset: str = "rest14"
     data_dir: str | None = None
