@@ -230,8 +230,10 @@ def test_generation_errors_reach_the_callers_as_500_json_and_the_server_lives(se
 
     srv = serve_app(analyzer=Broken(), max_batch=1)
     r = post(srv, {"text": "boom"})
-    assert r.status_code == 500 and r.json()["error"]["field"] == "model"
+    assert r.status_code == 500 and r.json()["error"]["field"] == "text"  # the text that failed
     assert post(srv, {"text": PASTA}).status_code == 200
+    r = post(srv, {"texts": [PASTA, "boom"]})
+    assert r.status_code == 500 and r.json()["error"]["field"] == "texts[1]"
 
 
 def test_acsa_results_are_categories(serve_app):

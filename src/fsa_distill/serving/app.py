@@ -8,7 +8,10 @@
 The request body is read and checked here rather than by FastAPI's automatic body parsing, so
 that every bad input - too large, not UTF-8, not JSON, wrong types, too many or too long texts -
 is a 4xx with one JSON error shape naming the field ({"error": {"field", "message"}}), never a
-500. The result objects are `fsa_distill.inference.AnalysisResult` itself, so the OpenAPI schema
+500: also a body nested deeper than limits.MAX_JSON_DEPTH, an integer of more digits than
+MAX_NUMBER_DIGITS (Python's int() would refuse 4,300) and a text holding a lone surrogate (it is
+not Unicode text: no tokenizer and no JSON encoder takes it), all refused before anything is
+queued. The result objects are `fsa_distill.inference.AnalysisResult` itself, so the OpenAPI schema
 and `SentimentAnalyzer.predict` cannot drift apart.
 """
 
@@ -18,9 +21,11 @@ import asyncio
 import hmac
 import json
 import logging
+import re
 import threading
 from contextlib import asynccontextmanager
 from importlib import resources as importlib_resources
+from itertools import accumulate
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -32,13 +37,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fsa_distill.config import StrictConfig
 from fsa_distill.inference import AnalysisResult
-from fsa_distill.limits import MAX_TEXT_CHARS, echo
-from fsa_distill.serving.batcher import Batcher
+from fsa_distill.limits import MAX_JSON_DEPTH, MAX_TEXT_CHARS, echo
+from fsa_distill.serving.batcher import Batcher, TextFailed
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_TEXTS = 64
 DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024
+MAX_NUMBER_DIGITS = 100  # no field takes a number; int() of 4,300+ digits raises a plain ValueError
 
 
 class ServeConfig(StrictConfig):
@@ -87,6 +93,14 @@ class ApiError(Exception):
 
 
 # ------------------------------------------------------------------------------ request body
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # a valid pair is one code point once JSON is decoded
+# A JSON string, always matching from its opening quote (to the closing one, or to the end when
+# unterminated), possessive: one linear pass, whatever the quotes and backslashes.
+_JSON_STRING = re.compile(rb'(?s)"(?:[^"\\]++|\\.)*+(?:"|\\?\Z)')
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+_DEPTH_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+
+
 def _field(loc: tuple) -> str:
     out = ""
     for part in loc:
@@ -94,26 +108,51 @@ def _field(loc: tuple) -> str:
     return out or "body"
 
 
-def parse_texts(body: bytes, cfg: ServeConfig) -> list[str]:
-    """The texts of a request body, or ApiError naming what is wrong and where."""
+def json_depth(body: bytes) -> int:
+    """How deeply `body` nests arrays and objects, found without parsing it (json.loads would
+    recurse into it): the brackets outside strings, counted in C-speed passes."""
+    if body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH:
+        return 0  # cannot be too deep: the common case costs two counts
+    brackets = _JSON_STRING.sub(b"", body).translate(None, _NOT_BRACKET)
+    return max(accumulate(map(_DEPTH_STEP.__getitem__, brackets)), default=0)
+
+
+def _bounded_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_NUMBER_DIGITS:
+        raise ApiError(400, "body", f"a number of {len(digits.lstrip('-'))} digits (at most {MAX_NUMBER_DIGITS}; "
+                                    "no field takes a number)")
+    return int(digits)
+
+
+def parse_texts(body: bytes, cfg: ServeConfig) -> tuple[list[str], str]:
+    """The texts of a request body and the field they came in ("texts" or "text"), or ApiError
+    naming what is wrong and where."""
     try:
         raw = body.decode("utf-8")
     except UnicodeDecodeError as e:
         raise ApiError(400, "body", f"not valid UTF-8 (byte 0x{body[e.start]:02x} at offset {e.start})") from None
+    if json_depth(body) > MAX_JSON_DEPTH:
+        raise ApiError(400, "body", f"invalid JSON: nested deeper than {MAX_JSON_DEPTH} levels "
+                                    f"(limits.MAX_JSON_DEPTH; a request is 2 deep)")
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, parse_int=_bounded_int)
     except json.JSONDecodeError as e:
         raise ApiError(400, "body", f"invalid JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
     except RecursionError:
         raise ApiError(400, "body", "invalid JSON (nested too deeply)") from None
+    except ValueError as e:  # a number json's own parser refuses: only a short, quoted message
+        raise ApiError(400, "body", f"invalid JSON ({echo(str(e).split(':')[0])})") from None
     if not isinstance(data, dict):
         raise ApiError(422, "body", f"expected a JSON object with 'texts' or 'text', got {type(data).__name__}")
+    unknown = next((key for key in data if key not in PredictRequest.model_fields), None)
+    if unknown is not None:  # the client's key, quoted and cut short (it may be huge, or not Unicode)
+        field = unknown if unknown.isidentifier() and len(unknown) <= 40 else echo(unknown)
+        raise ApiError(422, field, "unknown field (expected 'texts' or 'text')")
     try:
         req = PredictRequest.model_validate(data)
     except ValidationError as e:
         err = e.errors()[0]
-        msg = "unknown field (expected 'texts' or 'text')" if err["type"] == "extra_forbidden" else err["msg"]
-        raise ApiError(422, _field(err["loc"]), msg) from None
+        raise ApiError(422, _field(err["loc"]), err["msg"]) from None
     if (req.texts is None) == (req.text is None):
         raise ApiError(422, "texts", "give exactly one of 'texts' (a list) or 'text' (a string)")
     texts = [req.text] if req.text is not None else req.texts
@@ -124,10 +163,18 @@ def parse_texts(body: bytes, cfg: ServeConfig) -> list[str]:
     field = "text" if req.text is not None else "texts"
     for i, t in enumerate(texts):
         if len(t) > cfg.max_text_chars:
-            where = field if req.text is not None else f"texts[{i}]"
-            raise ApiError(413, where, f"{len(t)} characters: at most {cfg.max_text_chars} per text "
-                                       f"(starts {echo(t[:40])})")
-    return texts
+            raise ApiError(413, _where(field, i), f"{len(t)} characters: at most {cfg.max_text_chars} per text "
+                                                  f"(starts {echo(t[:40])})")
+        bad = _LONE_SURROGATE.search(t)
+        if bad:
+            raise ApiError(422, _where(field, i), f"contains a lone surrogate (U+{ord(bad.group()):04X}) at "
+                                                  f"character {bad.start()}: not Unicode text (fix the client's "
+                                                  "encoding, or send U+FFFD in its place)")
+    return texts, field
+
+
+def _where(field: str, i: int) -> str:
+    return field if field == "text" else f"texts[{i}]"
 
 
 async def read_body(request, limit: int) -> bytes:
@@ -220,10 +267,11 @@ def _error(status: int, field: str, message: str, headers: dict | None = None):
     return JSONResponse({"error": {"field": field, "message": message}}, status_code=status, headers=headers)
 
 
-ERRORS = {400: {"model": ErrorResponse, "description": "not UTF-8 / not JSON"},
+ERRORS = {400: {"model": ErrorResponse, "description": "not UTF-8, not JSON, nested too deeply, a number too long"},
           401: {"model": ErrorResponse, "description": "missing or wrong bearer token"},
           413: {"model": ErrorResponse, "description": "too many texts, a text or the body too long"},
-          422: {"model": ErrorResponse, "description": "wrong fields or types, empty list"},
+          422: {"model": ErrorResponse, "description": "wrong fields or types, empty list, a lone surrogate"},
+          500: {"model": ErrorResponse, "description": "generation failed for one text (the field names it)"},
           503: {"model": ErrorResponse, "description": "the model is still loading"}}
 
 
@@ -304,7 +352,7 @@ def _add_routes(app, state: ServerState, cfg: ServeConfig) -> None:
     async def predict(request: Request):
         _check_auth(state, request)
         _check_ready(state)
-        texts = parse_texts(await read_body(request, cfg.max_body_bytes), cfg)
+        texts, field = parse_texts(await read_body(request, cfg.max_body_bytes), cfg)
         work = asyncio.ensure_future(state.batcher.submit(texts))
         gone = asyncio.ensure_future(_client_gone(request))
         try:
@@ -316,6 +364,8 @@ def _add_routes(app, state: ServerState, cfg: ServeConfig) -> None:
             return Response(status_code=499)
         try:
             results = work.result()
+        except TextFailed as e:  # this text alone: the other texts of its batch were answered
+            raise ApiError(500, _where(field, e.index), "generation failed for this text (see the server log)") from None
         except Exception:  # noqa: BLE001 - logged with its traceback by the batcher
             raise ApiError(500, "model", "generation failed (see the server log)") from None
         # A Response skips FastAPI's re-validation of what AnalysisResult.to_dict() already is;
