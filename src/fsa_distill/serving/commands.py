@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import errno
 import ipaddress
+import logging
 import os
 import re
+import socket
+from pathlib import Path
 
 from fsa_distill.errors import FsaError
 from fsa_distill.inference.fast import add_fast_flags
+from fsa_distill.limits import echo
 
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# What a variable's name looks like (FSA_API_TOKEN, OPENAI_API_KEY, TOKEN2): upper case, words of
+# at most 16 characters, few digits. Anything else that is not set is taken for a pasted value
+# and never repeated.
+CONVENTIONAL_NAME = re.compile(r"^_?[A-Z][A-Z0-9]{0,15}(_[A-Z0-9]{1,16})*_?$")
 
 
 def register(sub) -> None:
@@ -54,13 +63,54 @@ def api_key_from_env(name: str | None, host: str) -> str | None:
             raise FsaError(f"--host {host}: binding a non-loopback address needs a token: "
                            "export a secret in a variable and pass --api-key-env NAME")
         return None
-    if not ENV_NAME.match(name):
-        raise FsaError("--api-key-env: expected the NAME of an environment variable (the token itself "
-                       "never goes on the command line)")
-    token = os.environ.get(name, "").strip()
-    if not token:
-        raise FsaError(f"--api-key-env {name}: the environment variable {name} is not set or empty")
-    return token
+    token = os.environ.get(name, "").strip() if ENV_NAME.match(name) else ""
+    if token:
+        return token
+    if not looks_like_a_name(name):  # never echoed: it may be the token itself
+        raise FsaError("--api-key-env: the argument looks like a value (a token?), not the NAME of an environment "
+                       "variable, and no variable of that name is set (so it is not repeated here): export the "
+                       "token (export FSA_API_TOKEN=...) and pass its name; a token never goes on the command line")
+    raise FsaError(f"--api-key-env {name}: the environment variable {name} is not set or empty")
+
+
+def looks_like_a_name(name: str) -> bool:
+    return bool(CONVENTIONAL_NAME.match(name)) and sum(c.isdigit() for c in name) <= 4
+
+
+def check_model_folder(spec: str) -> None:
+    """What can be known about --model before the port is bound: an existing path must be a model
+    folder (config.json, sound weights), a path-like spec that does not exist is an error. A preset
+    or hub id passes; it is resolved when the model loads."""
+    from fsa_distill.models import PRESETS, check_model_spec
+
+    check_model_spec(spec)
+    path = Path(spec).expanduser()
+    first = path.parts[0] if path.parts else ""
+    if not path.exists() and spec not in PRESETS and first and Path(first).is_dir():
+        raise FsaError(f"model {echo(spec)}: no such folder")  # runs/x: a path, not a hub id
+    if path.is_dir() and not (path / "config.json").is_file():
+        raise FsaError(f"model {echo(spec)}: not a model folder (no config.json)")
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything starts, so a port in use is one line."""
+    addr = host.strip("[]")
+    family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # what uvicorn does: TIME_WAIT is no conflict
+        sock.bind((addr, port))
+    except OSError as e:
+        sock.close()
+        if e.errno == errno.EADDRINUSE:
+            raise FsaError(f"port {port} on {host} is in use (another server? choose one with --port)") from None
+        if e.errno == errno.EACCES:
+            raise FsaError(f"port {port} on {host}: permission denied (ports below 1024 need privileges)") from None
+        if e.errno == errno.EADDRNOTAVAIL:
+            raise FsaError(f"--host {host}: not an address of this machine") from None
+        raise FsaError(f"--host {host} --port {port}: cannot bind ({e.strerror or e})") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def build_config(args):
@@ -93,6 +143,8 @@ def run_serve(args) -> int:
     from fsa_distill.inference.fast import check_fast_settings
 
     check_fast_settings(cfg.fast, cfg.compute_type)  # a wrong setting or a missing extra: before binding
+    check_model_folder(cfg.model)
+    sock = bind(args.host, args.port)
     from fsa_distill.serving.app import create_app
 
     app = create_app(cfg, api_key=api_key)
@@ -107,7 +159,13 @@ def run_serve(args) -> int:
         server.should_exit = True
 
     app.state.fsa.on_load_error = on_load_error
-    server.run()
+    url_host = f"[{args.host.strip('[]')}]" if ":" in args.host else args.host
+    logging.getLogger("uvicorn.error").info("Uvicorn running on http://%s:%d (Press CTRL+C to quit)",
+                                            url_host, sock.getsockname()[1])
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
     if failed:
         raise FsaError(failed[0])  # from_pretrained's one line, which names the model
     return 0
