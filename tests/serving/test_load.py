@@ -1,6 +1,7 @@
 """A bounded loopback load test of `fsa-distill serve` with the tiny model: 2,000 requests from
-32 concurrent clients, 5% of them malformed. Every good request gets the right answer, every bad
-one a 4xx with a JSON error, the server is healthy afterwards and its memory flat.
+32 concurrent clients, 5% of them malformed (among them lone surrogates, 5,000-digit integers and
+3,000-deep nesting, issue 24). Every good request gets the right answer, every bad one a 4xx with
+a JSON error, the server is healthy afterwards and its memory flat.
 
     pytest -m slow tests/serving/test_load.py -s      # prints the figures
 """
@@ -18,7 +19,11 @@ from serving_helpers import free_port, start_serve, stop, wait_healthy
 
 REQUESTS, CLIENTS, BAD_SHARE = 2000, 32, 0.05
 BAD_BODIES = [b'{"texts": ["unterminated"', b'{"text": "caf\xe9"}', b'{"texts": []}', b'{"texts": [1, 2]}',
-              b'{"txt": "x"}', b'[]', b'{"texts": ["a", "b", "c", "d", "e"]}', b'{"text": "' + b"x" * 600 + b'"}']
+              b'{"txt": "x"}', b'[]', b'{"texts": ["a", "b", "c", "d", "e"]}', b'{"text": "' + b"x" * 600 + b'"}',
+              # issue 24: each was a 500, and a surrogate failed the good requests batched with it
+              b'{"text": "good \\ud800 food"}', b'{"texts": ["The food was good.", "bad \\udc00 tail"]}',
+              b'{"texts": ' + b"1" * 5000 + b'}', b'{"texts": [' + b"[" * 3000 + b"]" * 3000 + b"]}"]
+NEW_KINDS = BAD_BODIES[8:]
 
 
 def rss_mb(pid: int) -> float:
@@ -54,13 +59,14 @@ def test_2000_requests_32_clients_5_percent_malformed(tiny_dir, tmp_path):
           f"after 10%, {stats['rss'][1]:.0f} MB after 50%, {stats['rss'][2]:.0f} MB at the end")
     assert stats["wrong"] == [] and stats["bad_not_4xx"] == []
     assert stats["good"] + stats["bad"] == REQUESTS and stats["bad"] >= 50
+    assert all(stats["sent"].get(body, 0) >= 3 for body in NEW_KINDS), "a new bad kind was hardly sent"
     assert health.status_code == 200
     assert stats["rss"][2] - stats["rss"][1] < 32, "server memory grew in the second half of the run"
 
 
 async def _load(base: str, plan, expected, pid: int) -> dict:
     todo = list(enumerate(plan))
-    stats = {"good": 0, "bad": 0, "wrong": [], "bad_not_4xx": [], "rss": []}
+    stats = {"good": 0, "bad": 0, "wrong": [], "bad_not_4xx": [], "rss": [], "sent": {}}
     marks = {REQUESTS // 10, REQUESTS // 2}
     done = 0
 
@@ -79,6 +85,7 @@ async def _load(base: str, plan, expected, pid: int) -> dict:
                 if not (400 <= r.status_code < 500 and "error" in r.json()):
                     stats["bad_not_4xx"].append((i, r.status_code))
                 stats["bad"] += 1
+                stats["sent"][payload] = stats["sent"].get(payload, 0) + 1
             done += 1
             if done in marks:
                 stats["rss"].append(rss_mb(pid))
