@@ -148,10 +148,48 @@ def zeroshot_rows(runs: list[dict]) -> list[dict]:
             continue
         for method, m in run["metrics"].items():
             if isinstance(m, dict) and "accuracy" in m:
+                pct = lambda ci: [100 * ci[0], 100 * ci[1]] if ci else None  # noqa: E731
+                majority = m.get("majority") or {}
+                agree = (m.get("teacher_agreement") or {})
                 rows.append({"model": _label(info), "dataset": info.get("dataset"), "method": method,
                              "accuracy": 100 * m["accuracy"], "macro_f1": 100 * m.get("macro_f1", float("nan")),
-                             "n": m.get("n")})
+                             "n": m.get("n"), "accuracy_ci95": pct(m.get("accuracy_ci95")),
+                             "macro_f1_ci95": pct(m.get("macro_f1_ci95")),
+                             "majority_accuracy": 100 * majority["accuracy"] if majority.get("accuracy") is not None else None,
+                             "majority_macro_f1": 100 * majority["macro_f1"] if majority.get("macro_f1") is not None else None,
+                             "teacher_agreement": agree or None})
     return rows
+
+
+def _ci(ci) -> str:
+    return f"[{ci[0]:.1f}, {ci[1]:.1f}]" if ci else "–"
+
+
+def teacher_agreement_lines(zrows) -> list[str]:
+    """Does the student match its teacher: on the held-out shipped reviews, the teacher's own
+    overall sentiment (read from its analyses) and each student's answer, against the stars."""
+    rows = [z for z in zrows if z.get("teacher_agreement")]
+    if not rows:
+        return []
+    t = rows[0]["teacher_agreement"]["teacher_vs_stars"] or {}
+    lines = ["", "## Does the student match its teacher (held-out shipped reviews, against their stars)", "",
+             f"{rows[0]['teacher_agreement']['analysed']} of {rows[0]['teacher_agreement']['items']} held-out reviews "
+             "have a teacher analysis; the teacher's answer is the sign of its graded sentiments.", "",
+             "| system | method | n | accuracy | 95% CI | macro-F1 | matches the teacher |", "|---|---|---:|---:|---|---:|---:|"]
+    if t:
+        lines.append(f"| teacher (its analyses) | aggregate | {t['n']} | {100 * t['accuracy']:.1f} | "
+                     f"{_ci([100 * x for x in t['accuracy_ci95']] if t.get('accuracy_ci95') else None)} | "
+                     f"{100 * t['macro_f1']:.1f} | – |")
+    for z in rows:
+        a = z["teacher_agreement"]
+        s = a.get("student_vs_stars_on_analysed") or {}
+        match = a.get("student_matches_teacher") or {}
+        agreement = f"{100 * match['agreement']:.1f} ({match['agree']}/{match['n']})" if match.get("agreement") is not None else "–"
+        if s:
+            lines.append(f"| {z['model']} | {z['method']} | {s['n']} | {100 * s['accuracy']:.1f} | "
+                         f"{_ci([100 * x for x in s['accuracy_ci95']] if s.get('accuracy_ci95') else None)} | "
+                         f"{100 * s['macro_f1']:.1f} | {agreement} |")
+    return lines
 
 
 def cost_rows(runs: list[dict], pretrain_dirs: dict) -> list[dict]:
@@ -223,10 +261,15 @@ def markdown(rows, drows, zrows, seed_rows=(), costs=()) -> str:
         for c in costs:
             lines.append(f"| {c['stage']} | {c['what']} | {c['runs']} | {c['steps']} | {c['minutes']:.1f} | {c['device'] or '–'} |")
     if zrows:
-        lines += ["", "## Zero-shot sentiment classification", "", "| model | dataset | method | n | accuracy | macro-F1 |",
-                  "|---|---|---|---:|---:|---:|"]
+        lines += ["", "## Zero-shot sentiment classification", "",
+                  "95% CI: bootstrap over items; majority: always the most frequent label of the same items.", "",
+                  "| model | dataset | method | n | accuracy | 95% CI | macro-F1 | 95% CI | majority acc. | majority macro-F1 |",
+                  "|---|---|---|---:|---:|---|---:|---|---:|---:|"]
         for z in zrows:
-            lines.append(f"| {z['model']} | {z['dataset']} | {z['method']} | {z['n']} | {_fmt(z['accuracy'])} | {_fmt(z['macro_f1'])} |")
+            lines.append(f"| {z['model']} | {z['dataset']} | {z['method']} | {z['n']} | {_fmt(z['accuracy'])} | "
+                         f"{_ci(z.get('accuracy_ci95'))} | {_fmt(z['macro_f1'])} | {_ci(z.get('macro_f1_ci95'))} | "
+                         f"{_fmt(z.get('majority_accuracy'))} | {_fmt(z.get('majority_macro_f1'))} |")
+        lines += teacher_agreement_lines(zrows)
     return "\n".join(lines) + "\n"
 
 

@@ -105,9 +105,77 @@ def read_records(path: Path) -> list:
     return [json_object(line, f"{path}: line {n}") for n, line in enumerate(text.splitlines(), 1) if line.strip()]
 
 
+# The held-out reviews of the shipped teacher sample, labelled by their star rating: the items of
+# "does the student match its teacher" (issue 23, H5). The same 50 reviews every evidence
+# pretraining holds out (validation_holdout 50 with holdout seed 42), so no distilled student has
+# trained on them; 4-5 stars positive, 1-2 negative, 3 left out.
+TEACHER_HELDOUT = "teacher-heldout"
+HELDOUT_REVIEWS, HELDOUT_SEED = 50, 42
+
+
+def star_label(stars) -> Optional[str]:
+    if not isinstance(stars, (int, float)) or isinstance(stars, bool):
+        return None
+    return "positive" if stars >= 4 else "negative" if stars <= 2 else None
+
+
+def teacher_heldout(n_reviews: int = HELDOUT_REVIEWS, seed: int = HELDOUT_SEED) -> tuple[list[Item], list[dict]]:
+    """(items, teacher rows) of the held-out shipped reviews with a 1-2 or 4-5 star rating. A
+    teacher row per item: its analysis of that review (None where it wrote only a rewrite) and the
+    overall sentiment read from it (`aggregate`: the sign of the summed graded sentiments)."""
+    from fsa_distill.resources import teacher_sample_path
+    from fsa_distill.student.pretrain_data import review_key, split_holdout
+    from fsa_distill.student.pretrain_data import read_records as read_corpus
+
+    path = teacher_sample_path()
+    _, held = split_holdout(read_corpus([path]), n_reviews, seed)
+    held_keys = {review_key(r.text) for r in held}
+    reviews: dict[str, dict] = {}
+    for n, rec in enumerate(read_records(path)):
+        text = rec.get("Text")
+        if not isinstance(text, str) or review_key(text) not in held_keys:
+            continue
+        row = reviews.setdefault(review_key(text), {"text": text, "stars": rec.get("Overall"), "analysis": None})
+        response = rec.get("mixtral_response") or ""
+        if row["analysis"] is None and response.lstrip().startswith("Opinion Target"):
+            row["analysis"] = response
+    items, teacher = [], []
+    for key in sorted(reviews):
+        row = reviews[key]
+        label = star_label(row["stars"])
+        if label is None:
+            continue
+        items.append(Item(len(items), row["text"], label))
+        decision = aggregate(row["analysis"])["decision"] if row["analysis"] else None
+        teacher.append({"id": items[-1].id, "stars": row["stars"], "label": label, "has_analysis": bool(row["analysis"]),
+                        "teacher": decision})
+    return items, teacher
+
+
+def teacher_agreement(teacher: list[dict], predictions: Optional[dict[int, str]] = None) -> dict:
+    """The teacher against the star ratings (over the items it analysed; an undecided analysis is
+    wrong, as for any method), and, given a student's {item id: prediction}, how often the student
+    answers what the teacher answered (over the items where the teacher decided)."""
+    rated = [t for t in teacher if t["has_analysis"]]
+    out = {"items": len(teacher), "analysed": len(rated),
+           "teacher_vs_stars": classification_metrics([t["label"] for t in rated], [t["teacher"] for t in rated])
+           if rated else None}
+    if predictions is not None:
+        decided = [t for t in rated if t["teacher"] != UNDECIDED and t["id"] in predictions]
+        same = sum(predictions[t["id"]] == t["teacher"] for t in decided)
+        out["student_matches_teacher"] = {"n": len(decided), "agree": same,
+                                          "agreement": same / len(decided) if decided else None}
+        # the same student on the same items against the stars, for the side-by-side table
+        out["student_vs_stars_on_analysed"] = classification_metrics(
+            [t["label"] for t in rated], [predictions.get(t["id"], UNDECIDED) for t in rated]) if rated else None
+    return out
+
+
 def load_items(dataset: str, split: str = "test") -> list[Item]:
     from fsa_distill.resources import sentiment_classification_path
 
+    if dataset == TEACHER_HELDOUT and not Path(dataset).exists():
+        return teacher_heldout()[0]
     if dataset in SHIPPED and not Path(dataset).exists():
         if split not in SHIPPED[dataset]:
             raise FsaError(f"{dataset}: no split {split!r} (shipped: {', '.join(SHIPPED[dataset])})")
@@ -171,6 +239,7 @@ class ZeroShotConfig(StrictConfig):
     limit: Optional[int] = Field(None, ge=1)
     seed: int = 0
     model: Optional[str] = None          # a student: preset, folder or hub id
+    label: Optional[str] = None          # the system's name in reports (default: the model)
     backend: Optional[BackendConfig] = None  # or an LLM through a teacher backend
     methods: list[Literal["label-words", "analysis"]] = list(METHODS)  # student only
     label_words: LabelWordSettings = LabelWordSettings()
@@ -306,9 +375,48 @@ def aggregate(analysis: str) -> dict:
 
 
 # ---------------------------------------------------------------------------------------- metrics
+def _acc_macro_f1(g, p):
+    """Accuracy and macro-F1 over positive/negative of label arrays (numpy; rows are resamples)."""
+    import numpy as np
+
+    acc = (g == p).mean(-1)
+    f1s = []
+    for lab in LABELS:
+        tp = ((p == lab) & (g == lab)).sum(-1)
+        denom = (p == lab).sum(-1) + (g == lab).sum(-1)
+        f1s.append(np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0))
+    return acc, np.mean(f1s, axis=0)
+
+
+def bootstrap_ci(gold: list[str], pred: list[str], n_boot: int = 1000, seed: int = 0) -> dict:
+    """95% percentile CIs of accuracy and macro-F1, resampling items (seeded: the same items and
+    predictions give the same interval)."""
+    import numpy as np
+
+    if len(gold) < 2:
+        return {"accuracy_ci95": None, "macro_f1_ci95": None}
+    g, p = np.array(gold, dtype=object), np.array(pred, dtype=object)
+    idx = np.random.default_rng(seed).integers(0, len(g), size=(n_boot, len(g)))
+    acc, f1 = _acc_macro_f1(g[idx], p[idx])
+    q = lambda x: [float(np.quantile(x, 0.025)), float(np.quantile(x, 0.975))]  # noqa: E731
+    return {"accuracy_ci95": q(acc), "macro_f1_ci95": q(f1)}
+
+
+def majority_baseline(gold: list[str]) -> dict:
+    """Always answering the most frequent gold label of these items (ties: positive): the floor a
+    zero-shot classifier must clear."""
+    if not gold:
+        return {"label": None, "accuracy": None, "macro_f1": None}
+    label = max(LABELS, key=lambda lab: (gold.count(lab), lab == "positive"))
+    share = gold.count(label) / len(gold)
+    # F1 of the majority class is 2s/(1+s); the other class's is 0
+    return {"label": label, "accuracy": share, "macro_f1": (2 * share / (1 + share)) / 2}
+
+
 def classification_metrics(gold: list[str], pred: list[str]) -> dict:
     """Accuracy and macro-F1 over positive/negative; an undecided item is simply wrong (it counts
-    against the recall of its gold class), so a method cannot gain by abstaining."""
+    against the recall of its gold class), so a method cannot gain by abstaining. With bootstrap
+    95% CIs over items and the majority-class baseline of the same items."""
     from sklearn.metrics import accuracy_score, f1_score
 
     per_class = f1_score(gold, pred, labels=list(LABELS), average=None, zero_division=0)
@@ -317,17 +425,24 @@ def classification_metrics(gold: list[str], pred: list[str]) -> dict:
     return {"accuracy": float(accuracy_score(gold, pred)),
             "macro_f1": float(f1_score(gold, pred, labels=list(LABELS), average="macro", zero_division=0)),
             "f1_per_class": dict(zip(LABELS, map(float, per_class))),
-            "n": len(gold), "undecided": sum(p == UNDECIDED for p in pred), "confusion": confusion}
+            "n": len(gold), "undecided": sum(p == UNDECIDED for p in pred), "confusion": confusion,
+            **bootstrap_ci(gold, pred), "majority": majority_baseline(list(gold))}
 
 
 # ------------------------------------------------------------------------------------------ runs
 def run_student(cfg: ZeroShotConfig, items: list[Item], out: Path, progress: bool) -> tuple[dict, dict]:
     import torch
 
-    from fsa_distill.models import count_parameters, default_device, load_student
+    from fsa_distill.models import count_parameters, default_device
 
     torch.manual_seed(cfg.seed)  # decoding is greedy; this only pins anything a custom model samples
-    model, tokenizer = load_student(cfg.model, device=default_device())
+    from fsa_distill.inference.student import load
+
+    student = load(cfg.model, device=default_device())
+    if student.family != "generative":
+        raise FsaError(f"model {cfg.model!r}: zero-shot classification scores label words and reads generated "
+                       "analyses, which an extractive student (a tagger) cannot write; use a generative student")
+    model, tokenizer = student.model, student.tokenizer
     texts = [it.sentence for it in items]
     gold = [it.label for it in items]
     metrics, timing = {}, {}
@@ -421,7 +536,15 @@ def zeroshot(cfg: ZeroShotConfig, progress: bool = True) -> dict:
     else:
         metrics, extra = run_llm(cfg, items, out, progress)
         model_id = extra["backend"].get("teacher") or model_id
-    info = {"kind": "zeroshot", "model": model_id, "seed": cfg.seed, "task": "sentiment-classification",
+    if cfg.dataset == TEACHER_HELDOUT:  # does it match its teacher, on the same items
+        teacher = teacher_heldout()[1]
+        chosen = {it.id for it in items}
+        teacher = [t for t in teacher if t["id"] in chosen]
+        for method in list(metrics):
+            rows = (out / f"predictions_{method}.jsonl").read_text(encoding="utf-8").splitlines()
+            preds = {r["id"]: r["prediction"] for r in map(json.loads, filter(None, rows))}
+            metrics[method]["teacher_agreement"] = teacher_agreement(teacher, preds)
+    info = {"kind": "zeroshot", "model": model_id, "label": cfg.label, "seed": cfg.seed, "task": "sentiment-classification",
             "dataset": cfg.dataset, "split": cfg.split, "n": len(items), "methods": list(metrics), **extra}
     runs.write_run_record(out, info, metrics)
     return {"output": str(out), "metrics": metrics, "info": info}
