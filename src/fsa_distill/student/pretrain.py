@@ -61,6 +61,9 @@ class PretrainData(StrictConfig):
     domain_weights: dict[str, float] = {}  # unnamed domains weigh 1
     validation: str = SAMPLE  # held-out teacher answers for the validation loss
     validation_holdout: int = Field(0, ge=0)  # >0: hold out this many corpus reviews instead
+    # The seed of that holdout (None: the run's seed). Pretraining seeds of one variant set it to
+    # one value, so every seed holds out the same reviews (the teacher-agreement items).
+    holdout_seed: int | None = None
     # Corpus-size ablation: train on this many records (after the validation split), a seeded
     # sample; the samples are nested (the 100 are among the 250), so sizes compare cleanly.
     max_records: int | None = Field(None, ge=1)
@@ -132,7 +135,8 @@ def load_pairs(cfg: PretrainConfig, tokenizer) -> dict:
 
     records = corpus.read_records(_corpus_paths(cfg.data.corpus))
     if cfg.data.validation_holdout:
-        train_recs, val_recs = corpus.split_holdout(records, cfg.data.validation_holdout, cfg.seed)
+        holdout_seed = cfg.seed if cfg.data.holdout_seed is None else cfg.data.holdout_seed
+        train_recs, val_recs = corpus.split_holdout(records, cfg.data.validation_holdout, holdout_seed)
         leaked = 0
     else:
         val_recs = corpus.read_records(_corpus_paths([cfg.data.validation]))
