@@ -169,6 +169,18 @@ def test_brackets_and_quotes_inside_strings_are_not_nesting_and_cost_little(serv
     assert time.monotonic() - started < 10
 
 
+def test_a_client_that_hangs_up_mid_body_leaves_no_traceback(server, capfd):
+    srv = server(FakeAnalyzer())
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+        s.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 100\r\n\r\n{\"text\": ")
+        time.sleep(0.3)
+    time.sleep(0.5)
+    assert post(srv, {"text": PASTA}).status_code == 200
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "ClientDisconnect" not in err, err[-2000:]
+
+
 # ------------------------------------------------------------------- class 8: the serve command
 def assert_only_one_line(r) -> str:
     err = r.stderr.decode()

@@ -34,6 +34,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from fsa_distill.config import StrictConfig
 from fsa_distill.inference import AnalysisResult
@@ -181,16 +182,19 @@ async def read_body(request, limit: int) -> bytes:
     """The body, refused early when it is declared or turns out larger than `limit` bytes."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not (declared.isascii() and declared.isdigit()):
             raise ApiError(400, "content-length", "not a number")
-        if int(declared) > limit:
-            raise ApiError(413, "body", f"{declared} bytes: at most {limit}")
+        if len(declared) > 18 or int(declared) > limit:
+            raise ApiError(413, "body", f"{declared[:20]} bytes: at most {limit}")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, "body", f"more than {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(413, "body", f"more than {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:  # hung up mid-body: nobody to answer, nothing to log but this
+        raise ApiError(400, "body", "the client closed the connection before sending the whole body") from None
     return b"".join(chunks)
 
 
@@ -249,7 +253,8 @@ class ServerState:
 
     def model_info(self) -> dict:
         meta = dict(getattr(self.analyzer, "meta", {}) or {})
-        return {"id": self.model_id, "task": self.analyzer.task, "dataset": meta.get("dataset"),
+        return {"id": self.model_id, "family": getattr(self.analyzer, "family", None), "task": self.analyzer.task,
+                "dataset": meta.get("dataset"),
                 "seed": meta.get("seed"), "base_model": meta.get("base_model"), "scores": meta.get("scores") or {},
                 "best_epoch": meta.get("best_epoch"), "decode": meta.get("decode") or {},
                 "fast": self.cfg.fast, "compute_type": self.cfg.compute_type or "float32",
