@@ -32,6 +32,11 @@ MAX_TEXT_CHARS = _env_int("MAX_TEXT_CHARS", 20_000)
 MAX_FILE_BYTES = _env_int("MAX_FILE_BYTES", 256 * 1024 * 1024)
 # Bytes of one line of a JSON-lines file (a corpus record with a long teacher answer is < 20 kB).
 MAX_LINE_BYTES = _env_int("MAX_LINE_BYTES", 1024 * 1024)
+# Bytes a binary or compressed import (Parquet, a Hugging Face dataset's Arrow files, a folder of
+# data files) may decode to: every cell's bytes plus DECODED_CELL_BYTES per cell, counted batch by
+# batch before the cells become Python values (a 1 MB Parquet file of one repeated string can hold GBs).
+MAX_DECODED_BYTES = _env_int("MAX_DECODED_BYTES", 256 * 1024 * 1024)
+DECODED_CELL_BYTES = 64  # what one cell costs as a Python value, beyond its bytes
 # Nesting depth of JSON values (a dataset record is 4 deep).
 MAX_JSON_DEPTH = _env_int("MAX_JSON_DEPTH", 64)
 # Bytes of one YAML config file (recipes are a few kB; a pipeline experiment with every stage < 20 kB).

@@ -27,7 +27,7 @@ APC = ("the $T$ was great but the food was cold .\r\nfood\r\n1\r\n"
 CASES = {
     "truncated XML": ("t.xml", SEMEVAL14[:200], [], r"t.xml: line \d+ column \d+: invalid XML"),
     "entity declaration": ("e.xml", '<?xml version="1.0"?>\n<!DOCTYPE s [<!ENTITY a "aaaa">]>\n<sentences/>', [],
-                           r"e.xml: line 2: XML entity declarations are not accepted"),
+                           r"e.xml: line 2: XML DTDs and entity declarations are not accepted"),
     "XML aspect not in sentence": ("m.xml", SEMEVAL14.replace('term="food" polarity="positive"',
                                                               'term="pizza" polarity="positive"'),
                                    [], r"m.xml: <sentence> 0 \(ID 1\): aspect 'pizza' does not occur in the sentence"),

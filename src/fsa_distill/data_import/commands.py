@@ -41,7 +41,10 @@ def register_import_export(dsub) -> None:
         im.add_argument(f"--{role}-column", help=f"table/HF column of the {role} (default: found by name)")
     im.add_argument("--label-map", help="LABEL=polarity,... replacing the default label names "
                     "(e.g. 0=negative,1=neutral,2=positive)")
-    im.add_argument("--force", action="store_true", help="replace an existing output folder")
+    im.add_argument("--force", action="store_true", help="replace an output folder an earlier data import wrote "
+                    "(never a file, an input's folder or a folder holding other files)")
+    im.add_argument("--strict", action="store_true", help="records that would be repaired by a guess or skipped "
+                    "(a PyABSA APC line with several $T$) are errors")
     im.set_defaults(func=run_import)
 
     ex = dsub.add_parser("export", help="a dataset's splits as SemEval-2014/2016 XML or CSV")
@@ -76,13 +79,14 @@ def run_import(args) -> int:
     opts = build_config(ImportOptions, dict(
         format=args.format, task=args.task, sources=sources, output=args.output, name=args.name,
         dev_fraction=args.dev_fraction, seed=args.seed, columns=columns, label_map=parse_label_map(args.label_map),
-        force=args.force), "data import")
+        force=args.force, strict=args.strict), "data import")
     info = import_dataset(opts, say=lambda m: print(m, file=sys.stderr))
     for split, c in info["counts"].items():
         print(f"{split}: {c['sentences']} sentences, {c['aspects']} aspects, {c['without_aspects']} without aspects")
     for kind in ("dropped", "repaired", "merged"):
         for why, n in info[kind].items():
-            print(f"{kind}: {n} {why}")
+            places = info["where"].get(why, [])
+            print(f"{kind}: {n} {why}" + (f" (first: {places[0]})" if places else ""))
     for note in info["notes"]:
         print(f"note: {note}")
     missing = {v: d["unavailable"] for v, d in info["stats"]["views"].items() if "unavailable" in d}

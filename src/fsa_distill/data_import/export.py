@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import shutil
-import tempfile
 from pathlib import Path
 
 from fsa_distill.benchmark.data import SPLITS, load_split
@@ -42,12 +41,14 @@ def export_dataset(task: str, dataset: str, fmt: str, output: Path, data_dir=Non
     """{split: file written}. Splits that do not exist (hard_test) are skipped."""
     if fmt not in WRITERS:
         raise FsaError(f"unknown export format {fmt!r}: expected one of {', '.join(EXPORT_FORMATS)}")
-    if output.exists() and not force:
-        raise FsaError(f"{output}: already exists (pass --force to replace it)")
+    from fsa_distill.data_import.importer import check_output, make_temp_beside, swap_into_place
+
+    own = frozenset(f"{s}.{ext}" for s in SPLITS for _, ext in WRITERS.values())
+    inputs = [p for p in (dataset, data_dir) if p is not None and Path(p).is_dir()]
+    check_output(output, force, inputs, own, None)
     splits = {s: load_split(task, dataset, s, data_dir) for s in SPLITS}
     writer, ext = WRITERS[fmt]
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+    tmp = make_temp_beside(output)
     written = {}
     try:
         for split, examples in splits.items():
@@ -55,9 +56,7 @@ def export_dataset(task: str, dataset: str, fmt: str, output: Path, data_dir=Non
                 continue
             writer(examples, task, tmp / f"{split}.{ext}")
             written[split] = str(output / f"{split}.{ext}")
-        if output.exists():
-            shutil.rmtree(output)
-        tmp.rename(output)
+        swap_into_place(tmp, output)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

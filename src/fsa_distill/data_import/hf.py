@@ -26,10 +26,18 @@ def load(source: str):
         import datasets
     except ImportError:
         raise FsaError("reading Hugging Face datasets needs the `datasets` package (pip install datasets)") from None
+    from fsa_distill.data_import.decoded import Budget, check_arrow_file, check_folder
+
     path = Path(source)
     try:
         if is_saved_dataset(path):
+            budget = Budget(source)
+            for state in [path / "state.json", *path.glob("*/state.json")]:
+                for arrow in sorted(state.parent.glob("*.arrow")) if state.is_file() else []:
+                    check_arrow_file(arrow, budget)  # before load_from_disk decompresses anything
             return datasets.load_from_disk(str(path))
+        if path.is_dir():
+            check_folder(path)  # before datasets converts the files into its cache
         return datasets.load_dataset(str(path) if path.is_dir() else source)
     except FsaError:
         raise
@@ -54,4 +62,8 @@ def splits(obj, source: str, default_split: str) -> dict[str, list[tuple[str, di
             if ours is None:
                 raise FsaError(f"{source}: split {name!r} is not one of {', '.join(SPLIT_NAMES)}")
             parts[ours] = ds
+    from fsa_distill.data_import.decoded import count_table
+
+    for split, ds in parts.items():
+        count_table(ds.data.table, f"{source} [{split}]")  # mapped: counted without being read
     return {split: [(f"{source} [{split}]: row {i}", row) for i, row in enumerate(ds)] for split, ds in parts.items()}

@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 
+from fsa_distill import limits
 from fsa_distill.config import StrictConfig
 from fsa_distill.data_import import hf, pyabsa, semeval, table
 from fsa_distill.data_import.records import (
@@ -43,6 +45,7 @@ class ImportOptions(StrictConfig):
     columns: dict[str, str] = Field(default_factory=dict, description="role -> column (text, aspect, ...)")
     label_map: dict[str, str] | None = None
     force: bool = False
+    strict: bool = Field(False, description="records that would be repaired by a guess or skipped are errors")
 
 
 def detect(path_or_id: str) -> tuple[str, str]:
@@ -90,18 +93,18 @@ def read_source(fmt: str, source: str, split: str, opts: ImportOptions, report: 
         return {split: semeval.read_semeval2016(path, opts.task, report)}
     if fmt in ("csv", "jsonl", "parquet"):
         reader = {"csv": table.read_csv, "jsonl": table.read_jsonl, "parquet": table.read_parquet}[fmt]
-        return {split: reader(path, opts.columns)}
+        return {split: reader(path, opts.columns, report)}
     if fmt == "apc":
-        return {split: pyabsa.read_apc(path)}
+        return {split: pyabsa.read_apc(path, report, opts.strict)}
     if fmt == "atepc":
-        return {split: pyabsa.read_atepc(path)}
+        return {split: pyabsa.read_atepc(path, report)}
     if fmt == "benchmark":
         return {split: read_benchmark(path)}
     parts = hf.splits(hf.load(source), source, split)
     out = {}
     for name, rows in parts.items():
         cols = table.pick_columns(list(rows[0][1]) if rows else [], opts.columns, f"{source} [{name}]")
-        out[name] = table.rows_to_sentences(rows, cols)
+        out[name] = table.rows_to_sentences(rows, cols, report)
     return out
 
 
@@ -180,27 +183,85 @@ def counts(records: dict[str, list[dict]]) -> dict:
                 "without_aspects": sum(1 for x in r if not x["aspects"])} for s, r in records.items()}
 
 
+OWN_FILES = frozenset({"dataset.json", *(f"{s}.json" for s in IMPORT_SPLITS)})  # what data import writes
+
+
+def _inside(inner: Path, outer: Path) -> bool:
+    return inner == outer or outer in inner.parents
+
+
+def check_output(output: Path, force: bool, inputs, own: frozenset, marker: str | None, say=None) -> None:
+    """Before anything is read: `output` may be written, and (with --force) replaced. Never the
+    current folder or one holding it, never a folder holding an input or inside an input folder,
+    never a regular file; --force replaces only a folder holding nothing but the files this
+    command writes (and, for data import, its `marker` dataset.json)."""
+    from fsa_distill.resources import check_output_dir
+
+    res, cwd = output.resolve(), Path.cwd().resolve()
+    if _inside(cwd, res):
+        raise FsaError(f"{output}: is the current folder or holds it: name a new folder for the output")
+    for src in inputs:
+        p = Path(src).resolve()
+        if Path(src).exists() and (_inside(p, res) or (p.is_dir() and _inside(res, p))):
+            raise FsaError(f"{output}: holds the input {src}, or lies inside it: choose an output folder apart "
+                           "from the inputs (--force never replaces an input)")
+    check_output_dir(output, "output")
+    old = output.with_name(f".{output.name}.old")
+    if (old.exists() or old.is_symlink()) and say is not False:
+        (say or (lambda m: print(m, file=sys.stderr)))(f"note: {old} is left from an earlier --force (it may hold a replaced file); it is not touched")
+    if not (output.exists() or output.is_symlink()):
+        return
+    if not output.is_dir():
+        raise FsaError(f"{output}: is a file, not a dataset folder (--force replaces only a folder this command wrote)")
+    names = sorted(p.name for p in output.iterdir())
+    foreign = [n for n in names if n not in own]
+    if foreign or (marker and marker not in names):
+        why = f"holds {limits.echo(foreign)}, which this command did not write" if foreign else f"has no {marker}"
+        raise FsaError(f"{output}: already exists and {why}: --force replaces only a folder this command "
+                       "wrote; choose another output")
+    if not force:
+        raise FsaError(f"{output}: already exists (pass --force to replace it)")
+
+
+def make_temp_beside(output: Path) -> Path:
+    """A new hidden folder beside `output` (same file system, so it can be renamed into place)."""
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+    except OSError as e:
+        raise FsaError(f"{output}: cannot create a folder there ({e.strerror or type(e).__name__})") from None
+
+
+def swap_into_place(tmp: Path, output: Path) -> None:
+    """Rename `tmp` to `output`; an old `output` (checked by check_output) is moved into a fresh
+    hidden folder first, put back if the rename fails, and removed once the new one is in place."""
+    if not output.exists():
+        tmp.rename(output)
+        return
+    trash = Path(tempfile.mkdtemp(prefix=f".{output.name}.old.", dir=output.parent))
+    output.rename(trash / "old")
+    try:
+        tmp.rename(output)
+    except BaseException:
+        (trash / "old").rename(output)
+        trash.rmdir()
+        raise
+    shutil.rmtree(trash, ignore_errors=True)
+
+
 def write_folder(records: dict[str, list[dict]], info: dict, output: Path, task: str, force: bool) -> None:
     """Write into a temporary folder beside `output`, validate it as the loader will read it, then
-    rename it into place (replacing an old folder only with --force)."""
+    rename it into place (replacing an old folder only with --force, see check_output)."""
     from fsa_distill.benchmark.stats import dataset_stats
 
-    if output.exists() and not force:
-        raise FsaError(f"{output}: already exists (pass --force to replace it)")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+    check_output(output, force, info["sources"].values(), OWN_FILES, "dataset.json", say=False)
+    tmp = make_temp_beside(output)
     try:
         for split, recs in records.items():
             (tmp / f"{split}.json").write_text(json.dumps(recs, ensure_ascii=False, indent=1), encoding="utf-8")
         info["stats"] = dataset_stats(task, str(tmp))  # the loader's validation, and the counts
         (tmp / "dataset.json").write_text(json.dumps(info, indent=2, ensure_ascii=False), encoding="utf-8")
-        if output.exists():
-            old = output.with_name(f".{output.name}.old")
-            output.rename(old)
-            tmp.rename(output)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(output)
+        swap_into_place(tmp, output)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -209,8 +270,9 @@ def write_folder(records: dict[str, list[dict]], info: dict, output: Path, task:
 def import_dataset(opts: ImportOptions, say=print) -> dict:
     """Import, write, and return dataset.json's content."""
     report = ImportReport()
-    records, formats = collect(opts, report, say)
     output = Path(opts.output)
+    check_output(output, opts.force, opts.sources.values(), OWN_FILES, "dataset.json", say)  # before reading
+    records, formats = collect(opts, report, say)
     sources = {s: str(Path(src).resolve()) if Path(src).exists() else src for s, src in opts.sources.items()}
     info = {"name": opts.name or output.name, "task": opts.task,
             "format": formats, "sources": sources, "counts": counts(records), **report.as_dict()}

@@ -2,7 +2,12 @@
 
 APC: the sentence with the aspect replaced by `$T$`, the aspect, the polarity (-1/0/1 by
 default), repeated per aspect; consecutive groups that give the same sentence are one sentence,
-and `$T$` gives the aspect's exact offset, so repeated terms keep their own spans.
+and `$T$` gives the aspect's exact offset, so repeated terms keep their own spans. PyABSA's own
+released files have sentence lines with two `$T$` (its converter replaced the term also inside
+other words: "$T$s"): the one at a word boundary is kept and the others become the term again,
+counted with their lines; a group with no single such `$T$` is skipped, counted (`strict`:
+both are errors). Tokens of one ATEPC span, or copies of a sentence, that disagree on a span's
+polarity keep the first label, counted.
 
 ATEPC: `token TAG [polarity]` lines, a blank line between sentences, TAG O / B-ASP / I-ASP (any
 B-x / I-x); the polarity of a span is on its tokens, -999, -100 and -1 marking "no label". A
@@ -15,11 +20,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from fsa_distill import limits
-from fsa_distill.data_import.records import RawAspect, RawSentence
+from fsa_distill.data_import.records import ImportReport, RawAspect, RawSentence
 from fsa_distill.errors import FsaError
 
 PLACEHOLDER = "$T$"
 NO_LABEL = ("-999", "-100", "-1", "")
+MARKERS_REPAIRED = f"APC sentence lines with several {PLACEHOLDER}: the one at a word boundary kept, the others restored"
+MARKERS_SKIPPED = f"APC groups with several {PLACEHOLDER}, not exactly one at a word boundary: skipped"
+SPAN_CONFLICT = "ATEPC spans whose tokens disagree on polarity: the first labelled token's kept"
+COPY_CONFLICT = "ATEPC copies of a sentence labelling one span differently: the first copy's kept"
 
 
 def _lines(path: Path) -> list[str]:
@@ -31,7 +40,26 @@ def _lines(path: Path) -> list[str]:
     return lines
 
 
-def read_apc(path: Path) -> list[RawSentence]:
+def _one_marker(masked: str, term: str) -> str | None:
+    """A sentence line with several $T$ (PyABSA's converter replaces a term everywhere, also
+    inside other words, "$T$s"): the one occurrence whose neighbours are not word characters
+    stays, the others become the term again; None when not exactly one qualifies."""
+    hits = [k for k in range(len(masked)) if masked.startswith(PLACEHOLDER, k)]
+
+    def word(c: str) -> bool:
+        return c.isalnum() or c == "_"
+
+    free = [k for k in hits if not (k and word(masked[k - 1]))
+            and not (k + len(PLACEHOLDER) < len(masked) and word(masked[k + len(PLACEHOLDER)]))]
+    if len(free) != 1:
+        return None
+    parts = masked.split(PLACEHOLDER)
+    keep = hits.index(free[0])
+    return "".join(p + (PLACEHOLDER if i == keep else term) for i, p in enumerate(parts[:-1])) + parts[-1]
+
+
+def read_apc(path: Path, report: ImportReport, strict: bool = False) -> list[RawSentence]:
+    """`strict`: a sentence line with several $T$ is an error instead of repaired or skipped."""
     lines = [ln.strip() for ln in _lines(path)]
     if len(lines) % 3:
         start = len(lines) - len(lines) % 3 + 1
@@ -41,11 +69,19 @@ def read_apc(path: Path) -> list[RawSentence]:
     for k in range(0, len(lines), 3):
         masked, term, pol = lines[k:k + 3]
         where = f"{path}: line {k + 1}"
-        if masked.count(PLACEHOLDER) != 1:
-            raise FsaError(f"{where}: expected exactly one {PLACEHOLDER} in the sentence line "
-                           f"(found {masked.count(PLACEHOLDER)})")
         if not term:
             raise FsaError(f"{path}: line {k + 2}: empty aspect term")
+        found = masked.count(PLACEHOLDER)
+        if found > 1 and not strict:
+            repaired = _one_marker(masked, term)
+            report.count("repaired" if repaired else "dropped", MARKERS_REPAIRED if repaired else MARKERS_SKIPPED,
+                         where)
+            if repaired is None:
+                continue
+            masked, found = repaired, 1
+        if found != 1:
+            raise FsaError(f"{where}: expected exactly one {PLACEHOLDER} in the sentence line (found {found})"
+                           + ("; without --strict such lines are repaired or skipped and counted" if found else ""))
         start = masked.index(PLACEHOLDER)
         text = masked.replace(PLACEHOLDER, term)
         aspect = RawAspect(target=term, polarity=pol, start=start, end=start + len(term))
@@ -75,10 +111,11 @@ def _bio_blocks(path: Path):
         block.append((parts[0], tag, parts[2] if len(parts) == 3 else "", n))
 
 
-def _spans(block) -> list[RawAspect]:
-    """Aspects of one block; a span's polarity is the first labelled one among its tokens."""
+def _spans(block, path: Path, report: ImportReport) -> list[RawAspect]:
+    """Aspects of one block; a span's polarity is the first labelled one among its tokens (tokens
+    that disagree are counted)."""
     aspects, pos, cur, labels = [], 0, None, []
-    for tok, tag, pol, _ in block:
+    for tok, tag, pol, n in block:
         if tag.startswith("B-") or (tag.startswith("I-") and cur is None):
             cur = [pos, pos + len(tok), tag[2:]]
             labels.append([])
@@ -88,24 +125,28 @@ def _spans(block) -> list[RawAspect]:
         else:
             cur = None
         if cur is not None and pol not in NO_LABEL:
+            if labels[-1] and pol != labels[-1][0] and len(set(labels[-1])) == 1:
+                report.count("repaired", SPAN_CONFLICT, f"{path}: line {n}")
             labels[-1].append(pol)
         pos += len(tok) + 1
     return [RawAspect(target=None, polarity=(lab[0] if lab else None), start=a[0], end=a[1])
             for a, lab in zip(aspects, labels)]
 
 
-def read_atepc(path: Path) -> list[RawSentence]:
+def read_atepc(path: Path, report: ImportReport) -> list[RawSentence]:
     out: list[RawSentence] = []
     for first, block in _bio_blocks(path):
         text = " ".join(t for t, _, _, _ in block)
         where = f"{path}: line {first}"
-        spans = _spans(block)
+        spans = _spans(block, path, report)
         for a in spans:
             a.target = text[a.start:a.end]
         if out and out[-1].text == text and len(out[-1].aspects) == len(spans):
             for old, new in zip(out[-1].aspects, spans):  # a copy labelling another aspect
                 if old.polarity is None:
                     old.polarity = new.polarity
+                elif new.polarity is not None and new.polarity != old.polarity:
+                    report.count("repaired", COPY_CONFLICT, where)
             continue
         out.append(RawSentence(id=None, text=text, aspects=spans, where=where))
     for s in out:

@@ -8,6 +8,7 @@ silently. Errors name the file and the line or record (`RawSentence.where`).
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,10 @@ DEFAULT_LABELS = {
     "conflict": "conflict", "conf": "conflict", "mixed": "conflict", "both": "conflict",
 }
 IMPLICIT = ("NULL", "null", "", None)
+# Characters XML 1.0 cannot carry (C0 controls but tab, LF, CR; U+FFFE/U+FFFF): a sentence or term
+# holding one would make `data export` write XML no parser reads. Replaced by a space (offsets keep).
+XML_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+MAX_LISTED = 20  # the places (file: line N) dataset.json lists per counted reason
 
 
 @dataclass
@@ -52,10 +57,18 @@ class ImportReport:
     repaired: Counter = field(default_factory=Counter)
     merged: Counter = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
+    where: dict[str, list[str]] = field(default_factory=dict)  # reason -> first MAX_LISTED places
+
+    def count(self, kind: str, reason: str, where: str) -> None:
+        """Count one dropped/repaired/merged item and remember where it was (FILE: line N)."""
+        getattr(self, kind)[reason] += 1
+        places = self.where.setdefault(reason, [])
+        if len(places) < MAX_LISTED:
+            places.append(where)
 
     def as_dict(self) -> dict:
         return {"dropped": dict(self.dropped), "repaired": dict(self.repaired), "merged": dict(self.merged),
-                "notes": self.notes}
+                "notes": self.notes, "where": self.where}
 
 
 def label_mapper(label_map: dict[str, str] | None):
@@ -120,6 +133,11 @@ def to_record(s: RawSentence, task: str, to_polarity, report: ImportReport, spli
     problem = text_problem(s.text)
     if problem:
         raise FsaError(f"{s.where}{_sid(s)}: sentence: {problem}")
+    if XML_UNSAFE.search(s.text) or any(isinstance(a.target, str) and XML_UNSAFE.search(a.target) for a in s.aspects):
+        s.text = XML_UNSAFE.sub(" ", s.text)
+        for a in s.aspects:
+            a.target = XML_UNSAFE.sub(" ", a.target) if isinstance(a.target, str) else a.target
+        report.count("repaired", f"{split}: control characters (NUL, \\x0b, ...) replaced by spaces", s.where)
     aspects, used = [], set()
     for a in s.aspects:
         pol = to_polarity(a.polarity, f"{s.where}{_sid(s)}")

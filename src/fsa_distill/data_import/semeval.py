@@ -7,9 +7,9 @@ the terms (`conflict` kept), ACSA the categories. 2015/16: `<Review rid><sentenc
 implicit aspect, kept. Text-level (review) opinions of the 2016 subtask 2 are not sentence
 annotations: they are counted as dropped.
 
-Parsed with the standard library's expat, which rejects external entities; files declaring
-entities of their own (`<!ENTITY`, the "billion laughs" shape) are refused outright, and the size
-is bounded by limits.MAX_FILE_BYTES. The writer adds two attributes other tools ignore where the
+Parsed with defusedxml (expat underneath): a DTD, an entity declaration (`<!ENTITY`, the
+"billion laughs" shape) or an external reference is refused by the parser itself, in any encoding
+(a UTF-16 file too), and the size is bounded by limits.MAX_FILE_BYTES. The writer adds two attributes other tools ignore where the
 benchmark has them: `category` on 2014 aspect terms and `opinion_words` (JSON) on terms and
 opinions, so that an export of the benchmark reads back to the same records and views.
 """
@@ -17,16 +17,12 @@ opinions, so that an export of the benchmark reads back to the same records and 
 from __future__ import annotations
 
 import json
-import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from fsa_distill import limits
 from fsa_distill.data_import.records import ImportReport, RawAspect, RawSentence
 from fsa_distill.errors import FsaError
-
-_ENTITY_DECL = re.compile(rb"<!ENTITY", re.IGNORECASE)
-
 
 def read_bytes(path: Path) -> bytes:
     if not path.is_file():
@@ -37,31 +33,50 @@ def read_bytes(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def refuse_entities(path: Path, data: bytes) -> None:
-    """Entity declarations are how XML bombs expand; SemEval files never declare any."""
-    m = _ENTITY_DECL.search(data)
-    if m:
-        line = data.count(b"\n", 0, m.start()) + 1
-        raise FsaError(f"{path}: line {line}: XML entity declarations are not accepted (<!ENTITY ...>)")
+def _parser(path: Path, data: bytes, target=None):
+    """defusedxml's parser fed `data`: any DTD (`<!DOCTYPE`), entity declaration or external
+    reference is refused while parsing, whatever the encoding (UTF-16 too), naming the line."""
+    from defusedxml import DefusedXmlException
+    from defusedxml.ElementTree import DefusedXMLParser
 
-
-def parse_xml(path: Path) -> ET.Element:
-    data = read_bytes(path)
-    refuse_entities(path, data)
+    parser = DefusedXMLParser(target=target, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     try:
-        return ET.fromstring(data)
+        parser.feed(data)
+        return parser.close()
+    except DefusedXmlException:
+        line = parser.parser.CurrentLineNumber
+        raise FsaError(f"{path}: line {line}: XML DTDs and entity declarations are not accepted "
+                       "(<!DOCTYPE ...>, <!ENTITY ...>)") from None
     except ET.ParseError as e:
         line, col = e.position
         raise FsaError(f"{path}: line {line} column {col}: invalid XML ({str(e).split(':')[0]})") from None
 
 
+def parse_xml(path: Path) -> ET.Element:
+    return _parser(path, read_bytes(path))
+
+
+class _RootTag:
+    """A parser target that stops at the root element's start tag (a cheap, real parse)."""
+
+    def start(self, tag, attrs):
+        raise _Found(tag)
+
+    def close(self):
+        return None
+
+
+class _Found(Exception):
+    pass
+
+
 def root_kind(path: Path) -> str | None:
-    """'semeval2014' for <sentences>, 'semeval2016' for <Reviews>, else None (a cheap sniff)."""
-    data = read_bytes(path)
-    refuse_entities(path, data)
-    head = data[:4096].decode("utf-8", "ignore")
-    m = re.search(r"<\s*([A-Za-z]+)[\s>]", re.sub(r"<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>]*>", "", head, flags=re.DOTALL))
-    return {"sentences": "semeval2014", "Reviews": "semeval2016"}.get(m.group(1)) if m else None
+    """'semeval2014' for <sentences>, 'semeval2016' for <Reviews>, else None."""
+    try:
+        _parser(path, read_bytes(path), target=_RootTag())
+        return None
+    except _Found as found:
+        return {"sentences": "semeval2014", "Reviews": "semeval2016"}.get(found.args[0])
 
 
 def _int(value: str | None, where: str) -> int | None:
@@ -75,13 +90,10 @@ def _int(value: str | None, where: str) -> int | None:
 
 def _opinions(el: ET.Element, where: str):
     """Our own `opinion_words` attribute (JSON), written by export; absent in SemEval files."""
+    from fsa_distill.resources import parse_json
+
     raw = el.get("opinion_words")
-    if raw is None:
-        return None
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
-        raise FsaError(f"{where}: attribute opinion_words is not valid JSON") from None
+    return None if raw is None else parse_json(raw, f"{where}: attribute opinion_words")
 
 
 def _where(path: Path, el: ET.Element, n: int) -> str:
@@ -140,6 +152,20 @@ def read_semeval2016(path: Path, task: str, report: ImportReport) -> list[RawSen
 
 
 # ------------------------------------------------------------------ writers (data export)
+def _check_xml(ex) -> None:
+    """Every string written must be a character XML 1.0 carries (data import repairs them; a
+    hand-written dataset may still hold a NUL or \\x0b), else the file would not parse back."""
+    from fsa_distill.data_import.records import XML_UNSAFE
+
+    texts = [("ID", ex.id), ("sentence", ex.sentence)]
+    texts += [(f"aspects[{j}]", f"{a.target} {a.category} {opinion_words_json(a)}") for j, a in enumerate(ex.aspects)]
+    for field, text in texts:
+        m = XML_UNSAFE.search(str(text))
+        if m:
+            raise FsaError(f"{ex.source}: ID {limits.clip(ex.id)}: {field}: character U+{ord(m.group()):04X} cannot "
+                           "be written to XML (fsa-distill data import --format benchmark replaces it)")
+
+
 def opinion_words_json(a) -> str:
     """An aspect's opinion words as the JSON the benchmark files hold ("" when it has none)."""
     ow = a.opinion_words
@@ -158,6 +184,7 @@ def _set_common(el: ET.Element, a) -> None:
 def write_semeval2014(examples, task: str, path: Path) -> None:
     root = ET.Element("sentences")
     for ex in examples:
+        _check_xml(ex)
         s = ET.SubElement(root, "sentence", id=ex.id)
         ET.SubElement(s, "text").text = ex.sentence
         if not ex.aspects:
@@ -183,6 +210,7 @@ def write_semeval2016(examples, task: str, path: Path) -> None:
     root = ET.Element("Reviews")
     review, rid = None, None
     for ex in examples:
+        _check_xml(ex)
         this_rid = ex.id.split(":")[0] if ":" in ex.id else ex.id  # SemEval-2016 ids are "<rid>:<n>"
         if review is None or this_rid != rid:
             review, rid = ET.SubElement(root, "Review", rid=this_rid), this_rid

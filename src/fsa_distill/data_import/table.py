@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from fsa_distill import limits
-from fsa_distill.data_import.records import RawAspect, RawSentence
+from fsa_distill.data_import.records import ImportReport, RawAspect, RawSentence
 from fsa_distill.errors import FsaError
 
 CANDIDATES = {
@@ -72,7 +71,7 @@ def _int_or_none(v: Any, where: str) -> int | None:
         return None
     try:
         return int(float(v)) if not isinstance(v, int) else v
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # "abc"; "inf", "1e400" and 400 digits overflow int()
         raise FsaError(f"{where}: offset {limits.echo(v)} is not an integer") from None
 
 
@@ -92,20 +91,18 @@ def _opinion_words(value: Any, where: str) -> Any:
     """The benchmark's opinion words (JSON in a CSV cell, as `data export` writes them)."""
     if not isinstance(value, str):
         return None if _blank(value) else value
-    try:
-        return json.loads(value) if value.strip() else None
-    except json.JSONDecodeError:
-        raise FsaError(f"{where}: the opinion_words cell is not JSON") from None
+    from fsa_distill.resources import parse_json
+
+    return parse_json(value, f"{where}: the opinion_words cell") if value.strip() else None
 
 
 def _aspect_list(value: Any, where: str) -> list:
     if _blank(value):
         return []
     if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            raise FsaError(f"{where}: the aspects cell is not a JSON list") from None
+        from fsa_distill.resources import parse_json
+
+        value = parse_json(value, f"{where}: the aspects cell")
     if hasattr(value, "tolist"):  # numpy arrays from Parquet
         value = value.tolist()
     if isinstance(value, dict) and value and all(isinstance(v, list) for v in value.values()):
@@ -116,10 +113,16 @@ def _aspect_list(value: Any, where: str) -> list:
     return value
 
 
-def rows_to_sentences(rows: Iterable[tuple[str, dict]], cols: dict[str, str | None]) -> list[RawSentence]:
-    """(where, row) pairs -> sentences, in either layout (see the module docstring)."""
+DUPLICATE_ROWS = "exact duplicate rows (the same aspect of the same sentence twice), dropped"
+
+
+def rows_to_sentences(rows: Iterable[tuple[str, dict]], cols: dict[str, str | None],
+                      report: ImportReport) -> list[RawSentence]:
+    """(where, row) pairs -> sentences, in either layout (see the module docstring). A row that
+    repeats an earlier row of its sentence cell for cell is dropped and counted in `report`."""
     out: list[RawSentence] = []
     by_id: dict[str, RawSentence] = {}
+    seen: set[tuple[int, str]] = set()
     for where, row in rows:
         text = row.get(cols["text"])
         if not isinstance(text, str):
@@ -139,6 +142,11 @@ def rows_to_sentences(rows: Iterable[tuple[str, dict]], cols: dict[str, str | No
         cells = {r: row.get(c) if c else None for r, c in cols.items()}
         if all(_blank(cells[r]) for r in ("aspect", "category", "polarity")):
             continue  # a sentence without aspects
+        key = (id(sent), repr(sorted(cells.items())))
+        if key in seen:
+            report.count("dropped", DUPLICATE_ROWS, where)
+            continue
+        seen.add(key)
         sent.aspects.append(RawAspect(
             target=None if _blank(cells["aspect"]) else str(cells["aspect"]), polarity=cells["polarity"],
             category=None if _blank(cells["category"]) else str(cells["category"]),
@@ -155,32 +163,37 @@ def _text(path: Path) -> str:
     return read_bounded(path)
 
 
-def read_csv(path: Path, given: dict) -> list[RawSentence]:
+def read_csv(path: Path, given: dict, report: ImportReport) -> list[RawSentence]:
     text = _text(path)
     delim = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delim)
+    # strict: a quote opened and never closed is an error, not a field holding the rest of the file
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delim, strict=True)
+    start, rows = 1, []
     try:
         names = list(reader.fieldnames or [])
         cols = pick_columns(names, given, f"{path}: line 1")
-        rows = [(f"{path}: line {reader.line_num}", row) for row in reader]
+        for row in iter(lambda: next(reader, None), None):
+            rows.append((f"{path}: line {reader.line_num}", row))
+            start = reader.line_num + 1
     except csv.Error as e:
+        if "unexpected end of data" in str(e):
+            raise FsaError(f"{path}: line {start}: a quoted field starting on this line is never closed "
+                           "(unterminated quote)") from None
         raise FsaError(f"{path}: line {reader.line_num}: invalid CSV ({e})") from None
     for where, row in rows:
         if None in row:
             raise FsaError(f"{where}: more fields than the header has")
-    return rows_to_sentences(rows, cols)
+    return rows_to_sentences(rows, cols, report)
 
 
-def read_jsonl(path: Path, given: dict) -> list[RawSentence]:
+def read_jsonl(path: Path, given: dict, report: ImportReport) -> list[RawSentence]:
     from fsa_distill.benchmark.data import check_json_depth
+    from fsa_distill.resources import parse_json
 
     text = _text(path)
     check_json_depth(text, path)
     if text.lstrip().startswith("["):  # a JSON array of rows
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise FsaError(f"{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+        data = parse_json(text, str(path))
         rows = [(f"{path}: record {i}", r) for i, r in enumerate(data)]
     else:
         from fsa_distill.resources import json_object
@@ -193,20 +206,13 @@ def read_jsonl(path: Path, given: dict) -> list[RawSentence]:
     if not rows:
         raise FsaError(f"{path}: no rows")
     cols = pick_columns(list(rows[0][1]), given, rows[0][0])
-    return rows_to_sentences(rows, cols)
+    return rows_to_sentences(rows, cols, report)
 
 
-def read_parquet(path: Path, given: dict) -> list[RawSentence]:
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise FsaError("reading Parquet needs pyarrow (pip install pyarrow)") from None
-    if path.stat().st_size > limits.MAX_FILE_BYTES:
-        raise FsaError(f"{path}: more than limits.MAX_FILE_BYTES={limits.MAX_FILE_BYTES} bytes")
-    try:
-        table = pq.read_table(path)
-    except Exception as e:  # noqa: BLE001 - pyarrow raises several types for a damaged file
-        raise FsaError(f"{path}: not a readable Parquet file ({type(e).__name__})") from None
-    cols = pick_columns(table.column_names, given, f"{path}: schema")
-    rows = [(f"{path}: row {i}", r) for i, r in enumerate(table.to_pylist())]
-    return rows_to_sentences(rows, cols)
+def read_parquet(path: Path, given: dict, report: ImportReport) -> list[RawSentence]:
+    """Read in batches, each counted (decoded.py) before it becomes Python rows."""
+    from fsa_distill.data_import.decoded import parquet_rows
+
+    names, rows = parquet_rows(path)
+    cols = pick_columns(names, given, f"{path}: schema")
+    return rows_to_sentences(rows, cols, report)
