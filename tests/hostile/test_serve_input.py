@@ -131,6 +131,32 @@ def test_the_batcher_isolates_a_surrogate_that_reaches_it():
     assert stats.largest == 12 and stats.failed == 1 and stats.split >= 1
 
 
+def test_the_real_model_behind_the_batcher_fails_only_the_surrogate(tmp_path):
+    """The tokenizer itself refuses a lone surrogate (TypeError) for its whole batch; behind the
+    batcher the seven good texts get exactly the answers they get alone."""
+    from test_inference import make_tiny_model
+
+    from fsa_distill.inference import SentimentAnalyzer
+    from fsa_distill.serving.batcher import Batcher, TextFailed
+
+    analyzer = SentimentAnalyzer.from_pretrained(make_tiny_model(tmp_path), device="cpu")
+    texts = [f"The pasta number {i} was great." for i in range(7)]
+    alone = [analyzer.predict([t])[0].to_dict() for t in texts]
+
+    async def scenario():
+        batcher = Batcher(analyzer.predict, max_batch=16, max_wait_ms=100)
+        batcher.start()
+        try:
+            jobs = [batcher.submit([t]) for t in texts] + [batcher.submit(["bad \ud800 text"])]
+            return await asyncio.wait_for(asyncio.gather(*jobs, return_exceptions=True), 120), batcher.stats
+        finally:
+            await batcher.stop()
+
+    results, stats = asyncio.run(scenario())
+    assert [r[0].to_dict() for r in results[:7]] == alone
+    assert isinstance(results[7], TextFailed) and stats.largest == 8 and stats.failed == 1
+
+
 # --------------------------------------------------------------- class 4: numbers and nesting
 @pytest.mark.parametrize("body", [
     b'{"texts": ' + b"1" * 5000 + b"}",
