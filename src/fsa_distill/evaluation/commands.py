@@ -100,6 +100,8 @@ def eval_dataset(args, meta: dict) -> tuple[str, str, str | None, str]:
     from fsa_distill.errors import FsaError
 
     dataset, data_dir = args.dataset, args.data_dir
+    if data_dir and not Path(data_dir).is_dir():
+        raise FsaError(f"--data-dir {data_dir}: " + ("not a folder" if Path(data_dir).exists() else "folder not found"))
     if data_dir and not dataset and (Path(data_dir) / "test.json").exists():
         dataset, data_dir = data_dir, None  # --data-dir is itself one dataset folder
     dataset = dataset or meta.get("dataset")

@@ -132,11 +132,33 @@ class PipelineConfig(StrictConfig):
                           finetune=deep_merge(self.finetune, s.finetune)) for s in sweeps]
 
 
+def check_datasets(cfg: PipelineConfig, source: str) -> None:
+    """Every dataset of `tasks` (top level and sweeps) is a shipped name or a folder holding
+    train, dev and test, as `finetune` and `evaluate` will require: checked when the plan is made,
+    so `tasks: {atsa: [../../etc]}` fails before any generate or pretrain stage is planned."""
+    from fsa_distill import limits
+    from fsa_distill.benchmark.data import split_path
+    from fsa_distill.errors import FsaError
+
+    for sweep in cfg.all_sweeps():
+        data_dir = sweep.finetune.get("data_dir")
+        for task, names in (sweep.tasks or {}).items():
+            for name in names:
+                where = f"{source}: tasks.{task}: {limits.echo(name)}"
+                try:
+                    missing = [s for s in ("train", "dev", "test") if split_path(task, name, s, data_dir) is None]
+                except FsaError as e:
+                    raise FsaError(f"{where}: {e}") from None
+                if missing:
+                    raise FsaError(f"{where}: not a dataset folder (no {missing[0]}.json)")
+
+
 def validate_stage_configs(cfg: PipelineConfig, source: str) -> None:
     """Build every stage config once up front, so a typo fails before hours of work."""
     from fsa_distill.config import build_config
     from fsa_distill.student.finetune import FinetuneConfig
 
+    check_datasets(cfg, source)
     for sweep in cfg.all_sweeps():
         where = f"{source}: finetune" + (f" (sweep {sweep.name})" if cfg.sweeps else "")
         build_config(FinetuneConfig, dict(sweep.finetune), where)
