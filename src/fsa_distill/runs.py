@@ -32,14 +32,17 @@ CONFIG_FILE = "config.yaml"
 RUN_INFO_FILE = "run_info.json"
 METRICS_FILE = "metrics.json"
 # The file whose presence means "finished" (written last by each stage).
-DONE_FILE = {"finetune": METRICS_FILE, "pretrain": "summary.json", "generate": "summary.json"}
+DONE_FILE = {"finetune": METRICS_FILE, "pretrain": "summary.json", "generate": "summary.json",
+             "zeroshot": METRICS_FILE}
 # What a finished run of each kind holds besides its config (the done-file last).
-FINISHED_FILES = {"finetune": (RUN_INFO_FILE, METRICS_FILE), "pretrain": ("summary.json",), "generate": ("summary.json",)}
+FINISHED_FILES = {"finetune": (RUN_INFO_FILE, METRICS_FILE), "pretrain": ("summary.json",), "generate": ("summary.json",),
+                  "zeroshot": (RUN_INFO_FILE, METRICS_FILE)}
 # The small files of a finished stage that are committed with the results (never weights).
 RECORD_FILES = {
     "finetune": [CONFIG_FILE, RUN_INFO_FILE, METRICS_FILE, "dev_curve.json", "dev_curve.csv", "eval/metrics_*.json"],
     "pretrain": [CONFIG_FILE, "summary.json", "loss_curve.json", "loss_curve.csv"],
     "generate": [CONFIG_FILE, "summary.json"],
+    "zeroshot": [CONFIG_FILE, RUN_INFO_FILE, METRICS_FILE],
 }
 
 

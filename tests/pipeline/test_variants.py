@@ -87,7 +87,10 @@ def test_full_data_keeps_the_old_folder_names(tmp_path):
     ({"fractions": [1.5]}, "not in (0, 1]"),
     ({"finetune": {"train": {"data_fraction": 0.1}}}, "use `fractions`"),
     ({"students": [{"name": "b", "model": "@pretrained"}]}, "drop the @pretrained student"),
-    ({"students": [{"name": "b", "model": "@distilled"}]}, "the only @-name"),
+    ({"students": [{"name": "b", "model": "@nobody"}]}, "an @-name is @pretrained or a variant"),
+    ({"students": [{"name": "baseline", "model": "tiny", "finetune": {"seed": 1}}]}, "finetune.seed is set by the pipeline"),
+    ({"zeroshot": {"students": ["nobody"]}}, "zeroshot: unknown students"),
+    ({"zeroshot": {"settings": {"model": "tiny"}}}, "set by the pipeline"),
 ])
 def test_bad_experiment_files_are_one_line_errors(tmp_path, change, message):
     with pytest.raises(FsaError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):

@@ -14,7 +14,23 @@ PRETRAINED = "@pretrained"  # a student whose weights are this experiment's pret
 
 class StudentSpec(StrictConfig):
     name: str = Field(description="label in reports, e.g. distilled, baseline")
-    model: str = Field(description=f"preset, folder or hub id; {PRETRAINED} = this run's pretrained model")
+    model: str = Field(description=f"preset, folder or hub id; {PRETRAINED} = this run's pretrained model; "
+                       "@<variant> = that variant's pretrained model")
+    # How it is trained: `finetune` (pretrained or plain model, then fine-tuning) or `multitask`
+    # (student/multitask.py: task and teacher text in one stage). The stage is a fine-tuning either
+    # way: one folder per (task, dataset, fraction, seed), scored and reported the same.
+    recipe: Literal["finetune", "multitask"] = "finetune"
+    family: Literal["generative", "extractive"] | None = None  # = finetune.family (extractive: a tagger)
+    finetune: dict[str, Any] = {}  # this student's changes to the fine-tuning section, key by key
+
+
+class ZeroShotPlan(StrictConfig):
+    """Zero-shot sentiment classification of students' starting models (a variant's pretrained
+    model, a plain student's model), one stage per (student, dataset): `fsa-distill zeroshot`."""
+
+    students: list[str] | None = None  # default: every variant and every plain finetune student
+    datasets: list[str] = ["sst2", "yelp2", "teacher-heldout"]
+    settings: dict[str, Any] = {}  # ZeroShotConfig keys: split, limit, seed, methods, label_words, analysis
 
 
 class VariantSpec(StrictConfig):
@@ -24,6 +40,7 @@ class VariantSpec(StrictConfig):
     name: str
     pretrain: dict[str, Any] = {}
     generate: dict[str, Any] = {}
+    finetune: dict[str, Any] = {}  # this variant's changes to the fine-tuning section (e.g. prefix: task)
 
 
 class SweepSpec(StrictConfig):
@@ -69,6 +86,7 @@ class PipelineConfig(StrictConfig):
     executor: Literal["local", "ray"] = "local"
     ray_address: str | None = None
     report: ReportSettings = ReportSettings()
+    zeroshot: ZeroShotPlan | None = None
 
     @model_validator(mode="after")
     def _check(self):
@@ -78,10 +96,11 @@ class PipelineConfig(StrictConfig):
             raise ValueError("variants change the pretrain section, but there is none")
         if self.variants and any(s.model == PRETRAINED for s in self.students):
             raise ValueError(f"with variants, each variant is a pretrained student: drop the {PRETRAINED} student")
+        variant_refs = {"@" + v.name for v in self.variants}
         for s in self.students:
-            if s.model.startswith("@") and s.model != PRETRAINED:
-                raise ValueError(f"student {s.name}: model {s.model!r}: the only @-name is {PRETRAINED} "
-                                 "(pretraining variants are students of their own)")
+            if s.model.startswith("@") and s.model != PRETRAINED and s.model not in variant_refs:
+                raise ValueError(f"student {s.name}: model {s.model!r}: an @-name is {PRETRAINED} or a variant "
+                                 f"({', '.join(sorted(variant_refs)) or 'none here'})")
         if any(s.model == PRETRAINED for s in self.students) and self.pretrain is None:
             raise ValueError(f"a student uses {PRETRAINED} but there is no pretrain section")
         names = [s.name for s in self.students] + [v.name for v in self.variants]
@@ -100,7 +119,15 @@ class PipelineConfig(StrictConfig):
             unknown = sorted(set(sw.students or []) - set(names))
             if unknown:
                 raise ValueError(f"sweep {sw.name}: unknown students {unknown} (known: {names})")
-        for section in [self.finetune] + [s.finetune for s in self.sweeps]:
+        if self.zeroshot is not None:
+            unknown = sorted(set(self.zeroshot.students or []) - set(names))
+            if unknown:
+                raise ValueError(f"zeroshot: unknown students {unknown} (known: {names})")
+            taken = {"model", "dataset", "output_dir", "backend", "label"} & set(self.zeroshot.settings)
+            if taken:
+                raise ValueError(f"zeroshot.settings: {sorted(taken)} are set by the pipeline")
+        for section in [self.finetune] + [s.finetune for s in self.sweeps] + \
+                [s.finetune for s in self.students] + [v.finetune for v in self.variants]:
             for key in ("model", "task", "dataset", "seed", "output_dir", "label"):
                 if key in section:
                     raise ValueError(f"finetune.{key} is set by the pipeline (students, tasks, seeds)")

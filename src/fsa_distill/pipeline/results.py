@@ -28,11 +28,11 @@ def record_dir(stage, root: Path, results: Path) -> Path:
 
 def committed(stage, root: Path, results: Path) -> bool:
     """Is a finished record of this stage, with exactly its config, in the results folder?
-    Only fine-tunings count: their record is all a report needs. Upstream stages are judged by
+    Only fine-tunings and zero-shot runs count: their record is all a report needs. Upstream stages are judged by
     their consumers (see plan)."""
-    if stage.kind != "finetune":
+    if stage.kind not in ("finetune", "zeroshot"):
         return False
-    return finished(record_dir(stage, root, results), stage.config, "finetune")
+    return finished(record_dir(stage, root, results), stage.config, stage.kind)
 
 
 def _record_files(stage, folder: Path) -> list[Path]:

@@ -48,6 +48,15 @@ def fraction_tag(fraction: float) -> str:
     return "" if fraction >= 1 else f"{100 * fraction:g}%"
 
 
+def _neutral_pretrain_keys_dropped(data: dict) -> dict:
+    """A pretraining section without the settings that change nothing: a holdout seed equal to the
+    run's own seed (its default), so writing it out keeps the folder (and every committed run)."""
+    section = data.get("data")
+    if isinstance(section, dict) and "holdout_seed" in section and section["holdout_seed"] == data.get("seed", 42):
+        data = {**data, "data": {k: v for k, v in section.items() if k != "holdout_seed"}}
+    return data
+
+
 def _upstream_stages(cfg: PipelineConfig, root: Path) -> tuple[list[Stage], dict[str, tuple[str, str]]]:
     """Generation and pretraining stages, one per distinct config (variants that share a corpus or
     a pretraining share its folder), and {student name: (pretrain stage name, model folder)}."""
@@ -71,7 +80,7 @@ def _upstream_stages(cfg: PipelineConfig, root: Path) -> tuple[list[Stage], dict
             gen_name, corpus = stages[out].name, str(out / "corpus.jsonl")
         if cfg.pretrain is None:
             continue
-        data = deep_merge(cfg.pretrain, v.pretrain)
+        data = _neutral_pretrain_keys_dropped(deep_merge(cfg.pretrain, v.pretrain))
         if corpus is not None:
             data.setdefault("data", {})["corpus"] = [corpus]
         out = root / f"pretrain-{config_hash(legacy_keys(PretrainConfig, data))}"
@@ -84,12 +93,55 @@ def _upstream_stages(cfg: PipelineConfig, root: Path) -> tuple[list[Stage], dict
     return list(stages.values()), pretrained
 
 
+def _model_of(model: str, pretrained: dict) -> tuple[str, list[str]]:
+    """(model folder or spec, [the pretraining stage it needs]) for a student's `model`."""
+    if not model.startswith("@"):
+        return model, []
+    dep, folder = pretrained[PRETRAINED if model == PRETRAINED else model[1:]]
+    return folder, [dep]
+
+
+def _student_data(spec, sweep_finetune: dict) -> dict:
+    """The fine-tuning section of one student: the sweep's, with the student's own changes. With no
+    changes this is the sweep's section as it was, so no existing folder hash moves."""
+    from fsa_distill.config import deep_merge
+
+    data = deep_merge(sweep_finetune, spec.finetune) if spec.finetune else {**sweep_finetune}
+    if data.get("prefix") == "":  # no prefix is the default: the same inputs, the same folder
+        data.pop("prefix")
+    if getattr(spec, "family", None):
+        data["family"] = spec.family
+    if getattr(spec, "recipe", "finetune") != "finetune":
+        data["recipe"] = spec.recipe  # hashed (a multi-task run is not the fine-tuning), not a config key
+    return data
+
+
+def _stage_config(data: dict, out: Path, where: str):
+    """The validated config of a fine-tuning stage: FinetuneConfig, or MultitaskConfig for the
+    multi-task recipe; a prefix or recipe the code cannot honour is refused here, at planning."""
+    from fsa_distill.student.finetune import FinetuneConfig
+    from fsa_distill.student.prefixes import check_prefix_supported, task_prefix
+
+    data = dict(data)
+    recipe = data.pop("recipe", "finetune")
+    if recipe == "multitask":
+        from fsa_distill.student.multitask import MultitaskConfig, check_config
+
+        cfg = build_config(MultitaskConfig, {**data, "output_dir": str(out)}, where)
+        check_config(cfg, where)
+        return cfg
+    cfg = build_config(FinetuneConfig, {**data, "output_dir": str(out)}, where)
+    check_prefix_supported(task_prefix(cfg.task, cfg.prefix), where)
+    return cfg
+
+
 def _finetune_stages(cfg: PipelineConfig, root: Path, pretrained: dict) -> list[Stage]:
     """Every sweep's grid, seed-major (all students and datasets of one seed before the next, so
     paired results come in together); a grid point two sweeps share is planned once."""
-    from fsa_distill.student.finetune import FinetuneConfig, finished_run
+    from fsa_distill.student.finetune import finished_run
 
     students = {s.name: s.model for s in cfg.students} | {v.name: "@" + v.name for v in cfg.variants}
+    specs = {s.name: s for s in cfg.students} | {v.name: v for v in cfg.variants}
     stages: dict[Path, Stage] = {}
     for sweep in cfg.all_sweeps():
         for fraction in sweep.fractions:
@@ -97,24 +149,49 @@ def _finetune_stages(cfg: PipelineConfig, root: Path, pretrained: dict) -> list[
                 for task, datasets in sweep.tasks.items():
                     for ds in datasets:
                         for name in sweep.students:
-                            model, deps = students[name], []
-                            if model.startswith("@"):  # @pretrained, or a variant's own pretraining
-                                dep, model = pretrained[name if model != PRETRAINED else PRETRAINED]
-                                deps = [dep]
-                            data = {**sweep.finetune, "model": model, "task": task, "dataset": ds, "seed": seed,
-                                    "label": name}
+                            # @pretrained, a variant's own pretraining, or another variant's (@name)
+                            model, deps = _model_of(students[name], pretrained)
+                            data = {**_student_data(specs[name], sweep.finetune), "model": model, "task": task,
+                                    "dataset": ds, "seed": seed, "label": name}
                             if fraction < 1:
                                 data["train"] = {**data.get("train", {}), "data_fraction": fraction}
                             frac = f"-frac{fraction:g}" if fraction < 1 else ""
                             out = root / "finetune" / name / f"{task}-{Path(ds).name}{frac}-seed{seed}-{config_hash(data)}"
                             if out in stages:
                                 continue
-                            fcfg = build_config(FinetuneConfig, {**data, "output_dir": str(out)}, "finetune")
+                            fcfg = _stage_config(data, out, f"finetune {name}")
                             tag = fraction_tag(fraction)
                             label = f"{name} {task}/{ds}{' ' + tag if tag else ''} seed {seed}"
                             stages[out] = Stage("finetune", label, out, fcfg, finished_run(fcfg) is not None, deps,
                                                 sweep=sweep.name)
     return list(stages.values())
+
+
+def _zeroshot_stages(cfg: PipelineConfig, root: Path, pretrained: dict) -> list[Stage]:
+    """One zero-shot stage per (student, dataset) of `zeroshot`: the student's starting model (a
+    variant's pretrained model, a plain student's own model), never a fine-tuned one."""
+    from fsa_distill.evaluation.zeroshot import ZeroShotConfig
+
+    plan_ = cfg.zeroshot
+    if plan_ is None:
+        return []
+    starting = {v.name: "@" + v.name for v in cfg.variants} | \
+        {s.name: s.model for s in cfg.students if s.recipe == "finetune" and s.family != "extractive"
+         and not s.finetune}
+    names = plan_.students or list(starting)
+    stages = []
+    for name in names:
+        if name not in starting:
+            raise FsaError(f"zeroshot: student {name!r} has no starting model of its own to ask "
+                           "(multi-task, extractive or changed fine-tuning students are not zero-shot students)")
+        model, deps = _model_of(starting[name], pretrained)
+        for ds in plan_.datasets:
+            data = {**plan_.settings, "model": model, "dataset": ds, "label": name}
+            out = root / "zeroshot" / name / f"{Path(ds).name}-{config_hash(data)}"
+            zcfg = build_config(ZeroShotConfig, {**data, "output_dir": str(out)}, f"zeroshot {name}")
+            stages.append(Stage("zeroshot", f"zeroshot {name} {ds}", out, zcfg,
+                                runs.finished(out, zcfg, "zeroshot"), deps, sweep="zeroshot"))
+    return stages
 
 
 def plan(cfg: PipelineConfig) -> list[Stage]:
@@ -124,7 +201,7 @@ def plan(cfg: PipelineConfig) -> list[Stage]:
 
     root = Path(cfg.run_dir())
     upstream, pretrained = _upstream_stages(cfg, root)
-    stages = upstream + _finetune_stages(cfg, root, pretrained)
+    stages = upstream + _finetune_stages(cfg, root, pretrained) + _zeroshot_stages(cfg, root, pretrained)
     results = cfg.results_path()
     for s in stages:
         if s.done:
@@ -153,10 +230,39 @@ def _finetune_subprocess(stage: Stage, env: dict) -> tuple[Stage, int, str]:
     job = stage.out / "job.yaml"
     dump_config(stage.config, job)
     with open(stage.out / "job.log", "w") as logf:
-        rc = subprocess.call([sys.executable, "-m", "fsa_distill.cli", "finetune", str(job), "--quiet"],
+        rc = subprocess.call([sys.executable, "-m", *_job_command(stage), str(job), "--quiet"],
                              stdout=logf, stderr=subprocess.STDOUT, env=env)
     tail = (stage.out / "job.log").read_text(errors="replace").strip().splitlines()[-1:] if rc else [""]
     return stage, rc, tail[0] if tail else ""
+
+
+def _job_command(stage: Stage) -> list[str]:
+    """The module and command that run one stage's job.yaml in its own process."""
+    if stage.kind == "zeroshot":
+        return ["fsa_distill.cli", "zeroshot"]
+    if _is_multitask(stage):
+        return ["fsa_distill.student.multitask"]
+    return ["fsa_distill.cli", "finetune"]
+
+
+def _is_multitask(stage: Stage) -> bool:
+    return type(stage.config).__name__ == "MultitaskConfig"
+
+
+def run_stage_here(stage: Stage, progress: bool) -> None:
+    """One fine-tuning, multi-task or zero-shot stage in this process."""
+    if stage.kind == "zeroshot":
+        from fsa_distill.evaluation.zeroshot import zeroshot
+
+        zeroshot(stage.config, progress=progress)
+    elif _is_multitask(stage):
+        from fsa_distill.student.multitask import multitask
+
+        multitask(stage.config, progress=progress)
+    else:
+        from fsa_distill.student.finetune import finetune
+
+        finetune(stage.config, progress=progress)
 
 
 def job_envs(jobs: int) -> list[dict]:
@@ -179,8 +285,6 @@ def job_envs(jobs: int) -> list[dict]:
 def run_finetunes(todo: list[Stage], cfg: PipelineConfig, progress: bool, on_done=lambda stage: None) -> list[str]:
     """Returns the failures, one line each; the finished runs are kept whatever fails.
     `on_done(stage)` is called as each fine-tuning finishes (records are exported there)."""
-    from fsa_distill.student.finetune import finetune
-
     if not todo:
         return []
     if cfg.executor == "ray":
@@ -193,8 +297,8 @@ def run_finetunes(todo: list[Stage], cfg: PipelineConfig, progress: bool, on_don
     failures = []
     if cfg.jobs == 1:
         for i, s in enumerate(todo, 1):
-            log.info("[%d/%d] fine-tuning %s", i, len(todo), s.name)
-            finetune(s.config, progress=progress)
+            log.info("[%d/%d] %s %s", i, len(todo), s.kind, s.name)
+            run_stage_here(s, progress)
             on_done(s)
         return failures
     envs = job_envs(cfg.jobs)
@@ -247,15 +351,16 @@ def waves(stages: list[Stage]) -> list[tuple[str, list[Stage], list[Stage]]]:
             started.add(name)
             need.append(dep)
 
-    for sweep in dict.fromkeys(s.sweep for s in stages if s.kind == "finetune"):
-        todo = [s for s in stages if s.kind == "finetune" and s.sweep == sweep and not s.done]
+    jobs = ("finetune", "zeroshot")  # what runs as jobs; zero-shot stages come last, as their own wave
+    for sweep in dict.fromkeys(s.sweep for s in stages if s.kind in jobs):
+        todo = [s for s in stages if s.kind in jobs and s.sweep == sweep and not s.done]
         need: list[Stage] = []
         for s in todo:
             for d in s.deps:
                 visit(d, need)
         out.append((sweep, need, todo))
     # Upstream stages no fine-tuning reads (e.g. a corpus built for later) still run, first.
-    orphans = [s for s in stages if s.kind != "finetune" and not s.done and s.name not in started]
+    orphans = [s for s in stages if s.kind not in jobs and not s.done and s.name not in started]
     return ([("", orphans, [])] if orphans else []) + out
 
 
@@ -276,6 +381,10 @@ def run_pipeline(cfg: PipelineConfig, *, dry_run: bool = False, progress: bool =
         from fsa_distill.ray_cluster import require_ray
 
         require_ray()
+        other = [s.name for s in stages if not s.done and (s.kind == "zeroshot" or _is_multitask(s))]
+        if other:
+            raise FsaError(f"--executor ray runs fine-tunings only, not {other[0]} ({len(other)} such stage(s)): "
+                           "run this experiment with --executor local")
     root.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, root / "experiment.yaml")
     if results is not None:
@@ -316,7 +425,8 @@ def write_pipeline_report(stages: list[Stage], root: Path, cfg: PipelineConfig, 
     from fsa_distill.evaluation.report import write_report
     from fsa_distill.pipeline.results import publish_report
 
-    finished = [str(s.out) for s in stages if s.kind == "finetune" and (s.out / runs.METRICS_FILE).is_file()]
+    finished = [str(s.out) for s in stages if s.kind in ("finetune", "zeroshot")
+                and (s.out / runs.METRICS_FILE).is_file()]
     pre = {str(s.out): s.name for s in stages if s.kind == "pretrain"}
     if not finished:
         return {"markdown": "", "out": str(root / "report"), "plots": []}

@@ -282,6 +282,8 @@ def check_config(cfg: MultitaskConfig, where: str = "multitask") -> None:
     """What planning checks before anything runs: the prefix can be applied at dev/test time, and
     silver labels are asked only for ATSA."""
     check_prefix_supported(task_prefix(cfg.task, cfg.prefix), where)
+    if getattr(cfg, "family", "auto") == "extractive":
+        raise FsaError(f"{where}: the multi-task recipe trains a generative student (it writes the teacher's text)")
     if cfg.multitask.silver != "none" and cfg.task != "atsa":
         raise FsaError(f"{where}: multitask.silver is ATSA only (task {cfg.task})")
     if not cfg.multitask.teacher_text and cfg.multitask.silver == "none" and not cfg.prefix:
@@ -304,3 +306,14 @@ def multitask(cfg: MultitaskConfig, progress: bool = True) -> dict:
     recipe.train()
     recipe.evaluate()
     return recipe.save()
+
+
+if __name__ == "__main__":  # python -m fsa_distill.student.multitask JOB.yaml [--quiet] (the pipeline's jobs)
+    import sys
+
+    from fsa_distill.config import load_config
+
+    args = [a for a in sys.argv[1:] if a != "--quiet"]
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    result = multitask(load_config(MultitaskConfig, args[0], args[1:]), progress="--quiet" not in sys.argv)
+    print(result["run_dir"])
