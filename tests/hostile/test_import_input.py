@@ -252,6 +252,9 @@ CELL_CASES = {
                                             '<aspectTerm term="tea" polarity="positive" from="5" to="8" opinion_words="'
                                             f'{DEEP}"/></aspectTerms></sentence></sentences>',
                                             ["p.xml", "opinion_words", "MAX_JSON_DEPTH"]),
+    "XML elements nested 3,000 deep in a text": ("x.xml", '<sentences><sentence id="1"><text>nice tea'
+                                                 + "<a>" * 3000 + "</a>" * 3000 + '</text></sentence></sentences>',
+                                                 ["x.xml: line 1", "nested deeper", "MAX_JSON_DEPTH"]),
 }
 
 

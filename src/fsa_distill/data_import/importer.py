@@ -208,7 +208,8 @@ def check_output(output: Path, force: bool, inputs, own: frozenset, marker: str 
     check_output_dir(output, "output")
     old = output.with_name(f".{output.name}.old")
     if (old.exists() or old.is_symlink()) and say is not False:
-        (say or (lambda m: print(m, file=sys.stderr)))(f"note: {old} is left from an earlier --force (it may hold a replaced file); it is not touched")
+        note = f"note: {old} is left from an earlier --force (it may hold a replaced file); it is not touched"
+        say(note) if say else print(note, file=sys.stderr)
     if not (output.exists() or output.is_symlink()):
         return
     if not output.is_dir():

@@ -25,7 +25,7 @@ from fsa_distill.errors import FsaError
 
 PLACEHOLDER = "$T$"
 NO_LABEL = ("-999", "-100", "-1", "")
-MARKERS_REPAIRED = f"APC sentence lines with several {PLACEHOLDER}: the one at a word boundary kept, the others restored"
+MARKERS_REPAIRED = f"APC sentence lines with several {PLACEHOLDER}: the one at a word boundary kept, others restored"
 MARKERS_SKIPPED = f"APC groups with several {PLACEHOLDER}, not exactly one at a word boundary: skipped"
 SPAN_CONFLICT = "ATEPC spans whose tokens disagree on polarity: the first labelled token's kept"
 COPY_CONFLICT = "ATEPC copies of a sentence labelling one span differently: the first copy's kept"

@@ -9,9 +9,10 @@ annotations: they are counted as dropped.
 
 Parsed with defusedxml (expat underneath): a DTD, an entity declaration (`<!ENTITY`, the
 "billion laughs" shape) or an external reference is refused by the parser itself, in any encoding
-(a UTF-16 file too), and the size is bounded by limits.MAX_FILE_BYTES. The writer adds two attributes other tools ignore where the
-benchmark has them: `category` on 2014 aspect terms and `opinion_words` (JSON) on terms and
-opinions, so that an export of the benchmark reads back to the same records and views.
+(a UTF-16 file too); elements nest at most limits.MAX_JSON_DEPTH deep, and the size is bounded by
+limits.MAX_FILE_BYTES. The writer adds two attributes other tools ignore where the benchmark has
+them: `category` on 2014 aspect terms and `opinion_words` (JSON) on terms and opinions, so that
+an export of the benchmark reads back to the same records and views.
 """
 
 from __future__ import annotations
@@ -33,16 +34,40 @@ def read_bytes(path: Path) -> bytes:
     return path.read_bytes()
 
 
+class _TooDeep(Exception):
+    pass
+
+
+class _Tree(ET.TreeBuilder):
+    """The standard tree, refusing elements nested deeper than limits.MAX_JSON_DEPTH (SemEval
+    files are 6 deep; 3,000 would overflow the recursion of Element.iter)."""
+
+    depth = 0
+
+    def start(self, tag, attrs):
+        self.depth += 1
+        if self.depth > limits.MAX_JSON_DEPTH:
+            raise _TooDeep
+        return super().start(tag, attrs)
+
+    def end(self, tag):
+        self.depth -= 1
+        return super().end(tag)
+
+
 def _parser(path: Path, data: bytes, target=None):
     """defusedxml's parser fed `data`: any DTD (`<!DOCTYPE`), entity declaration or external
     reference is refused while parsing, whatever the encoding (UTF-16 too), naming the line."""
     from defusedxml import DefusedXmlException
     from defusedxml.ElementTree import DefusedXMLParser
 
-    parser = DefusedXMLParser(target=target, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    parser = DefusedXMLParser(target=target or _Tree(), forbid_dtd=True, forbid_entities=True, forbid_external=True)
     try:
         parser.feed(data)
         return parser.close()
+    except _TooDeep:
+        raise FsaError(f"{path}: line {parser.parser.CurrentLineNumber}: XML elements nested deeper than "
+                       f"limits.MAX_JSON_DEPTH={limits.MAX_JSON_DEPTH}") from None
     except DefusedXmlException:
         line = parser.parser.CurrentLineNumber
         raise FsaError(f"{path}: line {line}: XML DTDs and entity declarations are not accepted "
