@@ -41,6 +41,10 @@ class VariantSpec(StrictConfig):
     pretrain: dict[str, Any] = {}
     generate: dict[str, Any] = {}
     finetune: dict[str, Any] = {}  # this variant's changes to the fine-tuning section (e.g. prefix: task)
+    # Several pretrainings of this variant, one per seed (all holding out the same reviews: those
+    # of the pretrain section's seed). Fine-tuning seed i uses pretraining i mod n, so the paired
+    # CIs include the pretraining's own variance. Empty: one pretraining, the section's seed.
+    pretrain_seeds: list[int] = []
 
 
 class SweepSpec(StrictConfig):
@@ -134,6 +138,8 @@ class PipelineConfig(StrictConfig):
             if "data_fraction" in (section.get("train") or {}):
                 raise ValueError("finetune.train.data_fraction is set by the pipeline: use `fractions`")
         for v in self.variants:
+            if v.pretrain_seeds and (len(set(v.pretrain_seeds)) != len(v.pretrain_seeds) or "seed" in v.pretrain):
+                raise ValueError(f"variant {v.name}: pretrain_seeds must be distinct and replace pretrain.seed")
             if "output_dir" in v.pretrain or {"out", "output_dir"} & set(v.generate):
                 raise ValueError(f"variant {v.name}: output folders are set by the pipeline")
             if v.generate and self.generate is None:

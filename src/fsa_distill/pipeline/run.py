@@ -59,7 +59,8 @@ def _neutral_pretrain_keys_dropped(data: dict) -> dict:
 
 def _upstream_stages(cfg: PipelineConfig, root: Path) -> tuple[list[Stage], dict[str, tuple[str, str]]]:
     """Generation and pretraining stages, one per distinct config (variants that share a corpus or
-    a pretraining share its folder), and {student name: (pretrain stage name, model folder)}."""
+    a pretraining share its folder), and {student name: [(pretrain stage name, model folder)]}, one
+    entry per pretraining seed of the variant (`pretrain_seeds`; one entry without)."""
     from fsa_distill.config import deep_merge, legacy_keys
     from fsa_distill.pipeline.config import VariantSpec
     from fsa_distill.student.pretrain import PretrainConfig
@@ -80,25 +81,43 @@ def _upstream_stages(cfg: PipelineConfig, root: Path) -> tuple[list[Stage], dict
             gen_name, corpus = stages[out].name, str(out / "corpus.jsonl")
         if cfg.pretrain is None:
             continue
-        data = _neutral_pretrain_keys_dropped(deep_merge(cfg.pretrain, v.pretrain))
-        if corpus is not None:
-            data.setdefault("data", {})["corpus"] = [corpus]
-        out = root / f"pretrain-{config_hash(legacy_keys(PretrainConfig, data))}"
-        if out not in stages:
-            pcfg = build_config(PretrainConfig, {**data, "output_dir": str(out)}, "pretrain")
-            done = runs.finished(out, pcfg, "pretrain", also=("final_model/config.json",))
-            stages[out] = Stage("pretrain", f"pretrain {v.name}" if v.name else "pretrain", out, pcfg, done,
-                                [gen_name] if gen_name else [])
-        pretrained[v.name or PRETRAINED] = (stages[out].name, str(out / "final_model"))
+        merged = deep_merge(cfg.pretrain, v.pretrain)
+        seeds = v.pretrain_seeds or [None]
+        for ps in seeds:
+            data = dict(merged)
+            if ps is not None:  # every pretraining seed holds out the same reviews: the base seed's
+                data["data"] = {**data.get("data", {}), "holdout_seed": data.get("data", {}).get(
+                    "holdout_seed", merged.get("seed", 42))}
+                if ps != merged.get("seed", 42):  # the section's own seed stays unwritten: the same folder
+                    data["seed"] = ps
+            data = _neutral_pretrain_keys_dropped(data)
+            if corpus is not None:
+                data.setdefault("data", {})["corpus"] = [corpus]
+            out = root / f"pretrain-{config_hash(legacy_keys(PretrainConfig, data))}"
+            if out not in stages:
+                pcfg = build_config(PretrainConfig, {**data, "output_dir": str(out)}, "pretrain")
+                done = runs.finished(out, pcfg, "pretrain", also=("final_model/config.json",))
+                name = f"pretrain {v.name}" if v.name else "pretrain"
+                stages[out] = Stage("pretrain", name + (f" seed {ps}" if len(seeds) > 1 else ""), out, pcfg, done,
+                                    [gen_name] if gen_name else [])
+            pretrained.setdefault(v.name or PRETRAINED, []).append((stages[out].name, str(out / "final_model")))
     return list(stages.values()), pretrained
 
 
-def _model_of(model: str, pretrained: dict) -> tuple[str, list[str]]:
-    """(model folder or spec, [the pretraining stage it needs]) for a student's `model`."""
+def _model_of(model: str, pretrained: dict, seed_index: int = 0) -> tuple[str, list[str]]:
+    """(model folder or spec, [the pretraining stage it needs]) for a student's `model`. A variant
+    with several pretraining seeds gives fine-tuning seed number i (in the experiment's seed order)
+    its pretraining i mod n, so paired seeds cover the pretraining's own variance too."""
     if not model.startswith("@"):
         return model, []
-    dep, folder = pretrained[PRETRAINED if model == PRETRAINED else model[1:]]
+    choices = pretrained[PRETRAINED if model == PRETRAINED else model[1:]]
+    dep, folder = choices[seed_index % len(choices)]
     return folder, [dep]
+
+
+def seed_order(cfg: PipelineConfig) -> list[int]:
+    """Every fine-tuning seed, the top-level `seeds` first, then the sweeps' others as they come."""
+    return list(dict.fromkeys(list(cfg.seeds) + [s for sw in cfg.all_sweeps() for s in sw.seeds]))
 
 
 def _student_data(spec, sweep_finetune: dict) -> dict:
@@ -143,6 +162,7 @@ def _finetune_stages(cfg: PipelineConfig, root: Path, pretrained: dict) -> list[
     students = {s.name: s.model for s in cfg.students} | {v.name: "@" + v.name for v in cfg.variants}
     specs = {s.name: s for s in cfg.students} | {v.name: v for v in cfg.variants}
     stages: dict[Path, Stage] = {}
+    order = seed_order(cfg)
     for sweep in cfg.all_sweeps():
         for fraction in sweep.fractions:
             for seed in sweep.seeds:
@@ -150,7 +170,7 @@ def _finetune_stages(cfg: PipelineConfig, root: Path, pretrained: dict) -> list[
                     for ds in datasets:
                         for name in sweep.students:
                             # @pretrained, a variant's own pretraining, or another variant's (@name)
-                            model, deps = _model_of(students[name], pretrained)
+                            model, deps = _model_of(students[name], pretrained, order.index(seed))
                             data = {**_student_data(specs[name], sweep.finetune), "model": model, "task": task,
                                     "dataset": ds, "seed": seed, "label": name}
                             if fraction < 1:
@@ -184,13 +204,17 @@ def _zeroshot_stages(cfg: PipelineConfig, root: Path, pretrained: dict) -> list[
         if name not in starting:
             raise FsaError(f"zeroshot: student {name!r} has no starting model of its own to ask "
                            "(multi-task, extractive or changed fine-tuning students are not zero-shot students)")
-        model, deps = _model_of(starting[name], pretrained)
-        for ds in plan_.datasets:
-            data = {**plan_.settings, "model": model, "dataset": ds, "label": name}
-            out = root / "zeroshot" / name / f"{Path(ds).name}-{config_hash(data)}"
-            zcfg = build_config(ZeroShotConfig, {**data, "output_dir": str(out)}, f"zeroshot {name}")
-            stages.append(Stage("zeroshot", f"zeroshot {name} {ds}", out, zcfg,
-                                runs.finished(out, zcfg, "zeroshot"), deps, sweep="zeroshot"))
+        ref = starting[name]
+        n = len(pretrained[PRETRAINED if ref == PRETRAINED else ref[1:]]) if ref.startswith("@") else 1
+        for i in range(n):  # every pretraining seed of a variant is its own starting model
+            model, deps = _model_of(ref, pretrained, i)
+            label = name if n == 1 else f"{name} (pretraining {i + 1})"
+            for ds in plan_.datasets:
+                data = {**plan_.settings, "model": model, "dataset": ds, "label": label}
+                out = root / "zeroshot" / name / f"{Path(ds).name}-{config_hash(data)}"
+                zcfg = build_config(ZeroShotConfig, {**data, "output_dir": str(out)}, f"zeroshot {name}")
+                stages.append(Stage("zeroshot", f"zeroshot {label} {ds}", out, zcfg,
+                                    runs.finished(out, zcfg, "zeroshot"), deps, sweep="zeroshot"))
     return stages
 
 
