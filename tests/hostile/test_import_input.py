@@ -372,3 +372,13 @@ def test_apc_strict_makes_two_markers_an_error(tmp_path, capsys):
     f = write(tmp_path / "train.apc", APC_TWO_MARKERS)
     rc, _, err = imp(capsys, "--format", "apc", "--strict", "--train", f, "--test", f, "--output", tmp_path / "ds")
     assert_one_line_error(rc, err, "train.apc: line 1", "found 2")
+
+
+def test_apc_group_repeated_exactly_is_dropped_and_counted(tmp_path, capsys):
+    f = write(tmp_path / "train.apc", "the $T$ was hot .\npizza\n1\nthe $T$ was hot .\npizza\n1\n"
+                                      "the $T$ was slow .\nservice\n-1\nthe $T$ was fine .\nsoup\n1\n")
+    assert imp(capsys, "--format", "apc", "--train", f, "--test", f, "--dev", f, "--output", tmp_path / "ds")[0] == 0
+    info = dataset_json(tmp_path / "ds")
+    (reason, n), = [(k, v) for k, v in info["dropped"].items() if "repeating" in k]
+    assert n == 3 and info["where"][reason][0] == f"{f}: line 4"
+    assert [len(r["aspects"]) for r in json.loads((tmp_path / "ds" / "test.json").read_text())] == [1, 1, 1]

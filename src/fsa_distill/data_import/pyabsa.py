@@ -27,6 +27,7 @@ PLACEHOLDER = "$T$"
 NO_LABEL = ("-999", "-100", "-1", "")
 MARKERS_REPAIRED = f"APC sentence lines with several {PLACEHOLDER}: the one at a word boundary kept, others restored"
 MARKERS_SKIPPED = f"APC groups with several {PLACEHOLDER}, not exactly one at a word boundary: skipped"
+DUPLICATE_GROUPS = "APC groups repeating the previous group's sentence, aspect and polarity: dropped"
 SPAN_CONFLICT = "ATEPC spans whose tokens disagree on polarity: the first labelled token's kept"
 COPY_CONFLICT = "ATEPC copies of a sentence labelling one span differently: the first copy's kept"
 
@@ -85,7 +86,9 @@ def read_apc(path: Path, report: ImportReport, strict: bool = False) -> list[Raw
         start = masked.index(PLACEHOLDER)
         text = masked.replace(PLACEHOLDER, term)
         aspect = RawAspect(target=term, polarity=pol, start=start, end=start + len(term))
-        if out and out[-1].text == text:
+        if out and out[-1].text == text and aspect in out[-1].aspects:
+            report.count("dropped", DUPLICATE_GROUPS, where)
+        elif out and out[-1].text == text:
             out[-1].aspects.append(aspect)
         else:
             out.append(RawSentence(id=None, text=text, aspects=[aspect], where=where))
