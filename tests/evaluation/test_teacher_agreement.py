@@ -79,3 +79,15 @@ def test_a_student_zeroshot_run_on_teacher_heldout_reports_agreement(tmp_path):
     md = write_report([tmp_path / "z"], tmp_path / "rep")["markdown"]
     assert "## Does the student match its teacher" in md and "| teacher (its analyses) | aggregate |" in md
     assert "| plain | label-words |" in md and "majority acc." in md
+
+
+def test_the_analysis_input_template_reaches_the_student(tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setattr(zs, "generate_analyses", lambda m, t, texts, s, p: seen.extend(texts) or ["" for _ in texts])
+    cfg = zs.ZeroShotConfig(dataset="sst2", model="tiny", limit=3, methods=["analysis"],
+                            analysis={"template": "analyse: {text}", "fallback": "undecided"},
+                            output_dir=str(tmp_path / "z"))
+    zs.zeroshot(cfg, progress=False)
+    assert len(seen) == 3 and all(t.startswith("analyse: ") for t in seen)
+    with pytest.raises(Exception, match="must contain"):
+        zs.AnalysisSettings(template="no text here")

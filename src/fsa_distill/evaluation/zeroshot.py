@@ -223,12 +223,21 @@ class LabelWordSettings(StrictConfig):
 
 
 class AnalysisSettings(StrictConfig):
+    # encoder input; "{text}" = the raw review; "analyse: {text}" for a student pretrained with
+    # task prefixes (issue 23, H1), so it is asked for an analysis the way it learnt to write one
+    template: str = "{text}"
     prefix: str = "Opinion Target 1:"  # forced start of the decoder output; "" lets the student choose
     max_length: int = Field(256, ge=8)  # decoder tokens, prefix included
     num_beams: int = Field(1, ge=1)
     batch_size: int = Field(16, ge=1)
     max_input_tokens: int = Field(512, ge=8)
     fallback: Literal["label-words", "undecided"] = "label-words"
+
+    @model_validator(mode="after")
+    def _check(self):
+        if "{text}" not in self.template:
+            raise ValueError("template must contain {text}")
+        return self
 
 
 class ZeroShotConfig(StrictConfig):
@@ -465,7 +474,8 @@ def run_student(cfg: ZeroShotConfig, items: list[Item], out: Path, progress: boo
 
     if "analysis" in cfg.methods:
         t = time.perf_counter()
-        analyses = generate_analyses(model, tokenizer, texts, cfg.analysis, progress)
+        analyses = generate_analyses(model, tokenizer, [cfg.analysis.template.format(text=t) for t in texts],
+                                     cfg.analysis, progress)
         timing["analysis_generate_s"] = time.perf_counter() - t
         agg = [aggregate(a) for a in analyses]
         undecided = [i for i, a in enumerate(agg) if a["decision"] == UNDECIDED]

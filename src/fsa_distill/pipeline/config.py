@@ -31,6 +31,7 @@ class ZeroShotPlan(StrictConfig):
     students: list[str] | None = None  # default: every variant and every plain finetune student
     datasets: list[str] = ["sst2", "yelp2", "teacher-heldout"]
     settings: dict[str, Any] = {}  # ZeroShotConfig keys: split, limit, seed, methods, label_words, analysis
+    student_settings: dict[str, dict[str, Any]] = {}  # {student: its changes to settings} (e.g. input templates)
 
 
 class VariantSpec(StrictConfig):
@@ -124,10 +125,11 @@ class PipelineConfig(StrictConfig):
             if unknown:
                 raise ValueError(f"sweep {sw.name}: unknown students {unknown} (known: {names})")
         if self.zeroshot is not None:
-            unknown = sorted(set(self.zeroshot.students or []) - set(names))
+            unknown = sorted(set(self.zeroshot.students or []).union(self.zeroshot.student_settings) - set(names))
             if unknown:
                 raise ValueError(f"zeroshot: unknown students {unknown} (known: {names})")
-            taken = {"model", "dataset", "output_dir", "backend", "label"} & set(self.zeroshot.settings)
+            taken = {"model", "dataset", "output_dir", "backend", "label"} & \
+                set().union(self.zeroshot.settings, *self.zeroshot.student_settings.values())
             if taken:
                 raise ValueError(f"zeroshot.settings: {sorted(taken)} are set by the pipeline")
         for section in [self.finetune] + [s.finetune for s in self.sweeps] + \

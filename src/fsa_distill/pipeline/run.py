@@ -190,6 +190,7 @@ def _finetune_stages(cfg: PipelineConfig, root: Path, pretrained: dict) -> list[
 def _zeroshot_stages(cfg: PipelineConfig, root: Path, pretrained: dict) -> list[Stage]:
     """One zero-shot stage per (student, dataset) of `zeroshot`: the student's starting model (a
     variant's pretrained model, a plain student's own model), never a fine-tuned one."""
+    from fsa_distill.config import deep_merge
     from fsa_distill.evaluation.zeroshot import ZeroShotConfig
 
     plan_ = cfg.zeroshot
@@ -210,7 +211,9 @@ def _zeroshot_stages(cfg: PipelineConfig, root: Path, pretrained: dict) -> list[
             model, deps = _model_of(ref, pretrained, i)
             label = name if n == 1 else f"{name} (pretraining {i + 1})"
             for ds in plan_.datasets:
-                data = {**plan_.settings, "model": model, "dataset": ds, "label": label}
+                own = plan_.student_settings.get(name)
+                data = {**(deep_merge(plan_.settings, own) if own else plan_.settings), "model": model,
+                        "dataset": ds, "label": label}
                 out = root / "zeroshot" / name / f"{Path(ds).name}-{config_hash(data)}"
                 zcfg = build_config(ZeroShotConfig, {**data, "output_dir": str(out)}, f"zeroshot {name}")
                 stages.append(Stage("zeroshot", f"zeroshot {label} {ds}", out, zcfg,
