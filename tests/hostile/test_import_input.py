@@ -224,6 +224,15 @@ def test_gzip_file_bounded_once_decompressed(tmp_path, capsys, monkeypatch):
     assert_one_line_error(rc, err, "MAX_FILE_BYTES")
 
 
+def test_truncated_gzip_file_is_one_line(tmp_path, capsys):
+    data = gzip.compress(("".join(json.dumps({"text": "nice tea", "aspect": "tea", "polarity": "pos"}) + "\n"
+                                  for _ in range(1000))).encode())
+    f = tmp_path / "t.jsonl.gz"
+    f.write_bytes(data[:len(data) // 2])
+    rc, _, err = imp(capsys, "--format", "jsonl", "--train", f, "--test", f, "--output", tmp_path / "ds")
+    assert_one_line_error(rc, err, "t.jsonl.gz", "truncated")
+
+
 # ------------------------------------------------------------------ class 4: numbers and nesting in cells
 def csv_cell(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
