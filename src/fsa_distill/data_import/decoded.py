@@ -60,6 +60,8 @@ def decoded_bytes(arr) -> int:
         return cells + len(arr) * (d.nbytes // max(1, len(d)) + 1)
     if pa.types.is_struct(t):
         return cells + sum(decoded_bytes(f) for f in arr.flatten())
+    if pa.types.is_map(t):
+        return cells + decoded_bytes(arr.keys) + decoded_bytes(arr.items)
     if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
         return cells + decoded_bytes(arr.flatten())
     return cells + arr.nbytes
@@ -84,7 +86,7 @@ def _parquet_file(path: Path):
     except ImportError:
         raise FsaError("reading Parquet needs pyarrow (pip install pyarrow)") from None
     if not path.is_file():
-        raise FsaError(f"{path}: file not found")
+        raise FsaError(f"{path}: " + ("not a regular file" if path.exists() else "file not found"))
     if path.stat().st_size > limits.MAX_FILE_BYTES:
         raise FsaError(f"{path}: more than limits.MAX_FILE_BYTES={limits.MAX_FILE_BYTES} bytes")
     try:
@@ -191,7 +193,10 @@ def _streamed(path: Path, module: str, budget: Budget) -> None:
 
 def check_folder(folder: Path) -> None:
     """Every file under a Hugging Face folder counted before `datasets` reads it."""
-    files = [p for p in sorted(folder.rglob("*")) if p.is_file() and ".cache" not in p.parts]
+    import itertools
+
+    files = [p for p in itertools.islice(folder.rglob("*"), 4 * MAX_FOLDER_FILES)
+             if p.is_file() and ".cache" not in p.parts]
     if len(files) > MAX_FOLDER_FILES:
         raise FsaError(f"{folder}: more than {MAX_FOLDER_FILES} files: not a dataset folder")
     budget = Budget(str(folder))

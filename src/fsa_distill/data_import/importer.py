@@ -58,6 +58,8 @@ def detect(path_or_id: str) -> tuple[str, str]:
         if path_or_id.count("/") == 1 and not p.suffix and not path_or_id.startswith((".", "/", "~")):
             return "hf", "not a local path: a Hugging Face hub id"
         raise FsaError(f"{p}: file not found")
+    if not p.is_file():  # a FIFO or a device would block or never end
+        raise FsaError(f"{p}: not a regular file")
     suffix = "".join(p.suffixes[-2:]).lower() if p.suffix.lower() == ".gz" else p.suffix.lower()
     if suffix in (".xml",):
         kind = semeval.root_kind(p)
@@ -216,7 +218,7 @@ def check_output(output: Path, force: bool, inputs, own: frozenset, marker: str 
         raise FsaError(f"{output}: is a file, not a dataset folder (--force replaces only a folder this command wrote)")
     names = sorted(p.name for p in output.iterdir())
     foreign = [n for n in names if n not in own]
-    if foreign or (marker and marker not in names):
+    if foreign or (marker and names and marker not in names):  # an empty folder holds nothing to lose
         why = f"holds {limits.echo(foreign)}, which this command did not write" if foreign else f"has no {marker}"
         raise FsaError(f"{output}: already exists and {why}: --force replaces only a folder this command "
                        "wrote; choose another output")

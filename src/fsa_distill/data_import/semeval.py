@@ -27,7 +27,7 @@ from fsa_distill.errors import FsaError
 
 def read_bytes(path: Path) -> bytes:
     if not path.is_file():
-        raise FsaError(f"{path}: file not found")
+        raise FsaError(f"{path}: " + ("not a regular file" if path.exists() else "file not found"))
     size = path.stat().st_size
     if size > limits.MAX_FILE_BYTES:
         raise FsaError(f"{path}: {size} bytes, more than limits.MAX_FILE_BYTES={limits.MAX_FILE_BYTES}")
