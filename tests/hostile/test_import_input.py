@@ -87,6 +87,23 @@ def test_force_replaces_only_a_folder_data_import_wrote(tmp_path, capsys):
     assert (ds / "dataset.json").is_file() and hidden(tmp_path) == []
 
 
+def test_an_empty_folder_is_replaced_with_force_only(tmp_path, capsys):
+    src = write(tmp_path / "r.csv", CSV)
+    (tmp_path / "empty").mkdir()
+    rc, _, err = imp(capsys, "--train", src, "--test", src, "--output", tmp_path / "empty")
+    assert_one_line_error(rc, err, "already exists (pass --force")
+    assert imp(capsys, "--train", src, "--test", src, "--output", tmp_path / "empty", "--force")[0] == 0
+
+
+@pytest.mark.parametrize("fmt", ["auto", "csv", "parquet", "semeval2014", "apc"])
+def test_a_fifo_as_input_is_one_line_and_never_blocks(tmp_path, capsys, fmt):
+    fifo = tmp_path / "in.csv"
+    os.mkfifo(fifo)
+    src = write(tmp_path / "r.csv", CSV)
+    rc, _, err = imp(capsys, "--format", fmt, "--train", fifo, "--test", src, "--output", tmp_path / "ds")
+    assert_one_line_error(rc, err, "in.csv: not a regular file")
+
+
 def test_a_leftover_old_folder_is_left_alone(tmp_path, capsys):
     src = write(tmp_path / "r.csv", CSV)
     ds = tmp_path / "ds"
