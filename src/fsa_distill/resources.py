@@ -147,11 +147,19 @@ def check_json_depth(text: str, path) -> None:
                 raise FsaError(f"{path}: JSON nested deeper than limits.MAX_JSON_DEPTH={limits.MAX_JSON_DEPTH}")
 
 
-def _json_value_error(e: ValueError, where: str) -> FsaError:
-    """json.loads's plain ValueError (not JSONDecodeError): an integer of more than 4,300 digits."""
-    if "digits" in str(e):
-        return FsaError(f"{where}: a JSON number with more than {sys.get_int_max_str_digits()} digits")
-    return FsaError(f"{where}: invalid JSON ({limits.clip(str(e))})")
+def _loads(text: str, where: str, at):
+    """json.loads, every failure one FsaError starting with `where` (`at(e)` says where the syntax
+    error is); a plain ValueError, not JSONDecodeError, is an integer of more than 4,300 digits."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise FsaError(f"{where}: invalid JSON {at(e)}") from None
+    except RecursionError:
+        raise FsaError(f"{where}: JSON nested too deep") from None
+    except ValueError as e:
+        if "digits" in str(e):
+            raise FsaError(f"{where}: a JSON number with more than {sys.get_int_max_str_digits()} digits") from None
+        raise FsaError(f"{where}: invalid JSON ({limits.clip(str(e))})") from None
 
 
 def parse_json(text: str, where: str):
@@ -159,26 +167,12 @@ def parse_json(text: str, where: str):
     FsaError starting with `where`: bad syntax (line and column), nesting deeper than
     limits.MAX_JSON_DEPTH (checked before parsing), an integer Python refuses to convert."""
     check_json_depth(text, where)
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise FsaError(f"{where}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
-    except RecursionError:
-        raise FsaError(f"{where}: JSON nested too deep") from None
-    except ValueError as e:
-        raise _json_value_error(e, where) from None
+    return _loads(text, where, lambda e: f"at line {e.lineno} column {e.colno}: {e.msg}")
 
 
 def json_object(line: str, where: str) -> dict:
     """One JSON-lines record; `where` ("FILE: line N") starts the one-line error."""
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as e:
-        raise FsaError(f"{where}: invalid JSON ({e.msg} at column {e.colno})") from None
-    except RecursionError:
-        raise FsaError(f"{where}: JSON nested too deep") from None
-    except ValueError as e:
-        raise _json_value_error(e, where) from None
+    obj = _loads(line, where, lambda e: f"({e.msg} at column {e.colno})")
     if not isinstance(obj, dict):
         raise FsaError(f"{where}: expected a JSON object (got {type(obj).__name__})")
     return obj
