@@ -169,6 +169,20 @@ def test_parquet_bomb_refused_by_decoded_size(tmp_path, capsys, small_decoded_li
     assert not (tmp_path / "ds").exists()
 
 
+def test_compressed_parquet_pages_refused_by_their_uncompressed_size(tmp_path, capsys, small_decoded_limit):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    bomb = tmp_path / "z.parquet"
+    rows = ["t" * 10_000] * 2000  # 20 MB of pages, plain encoded, zstd-compressed to a few kB
+    pq.write_table(pa.table({"text": rows, "aspect": ["t"] * 2000, "polarity": ["pos"] * 2000}), bomb,
+                   use_dictionary=False, compression="zstd")
+    assert bomb.stat().st_size < 100_000
+    rc, _, err = imp(capsys, "--train", bomb, "--test", bomb, "--output", tmp_path / "ds")
+    assert_one_line_error(rc, err, "z.parquet", "pages decompress", "MAX_DECODED_BYTES")
+    assert not (tmp_path / "ds").exists()
+
+
 def test_parquet_bomb_at_the_default_limit_is_never_expanded(tmp_path):
     """2 GB of text in a few kB: refused in a child whose peak memory stays far below it."""
     bomb = parquet_bomb(tmp_path / "b.parquet", rows=8000, cell=300_000)

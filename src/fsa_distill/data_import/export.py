@@ -11,7 +11,7 @@ import csv
 import shutil
 from pathlib import Path
 
-from fsa_distill.benchmark.data import SPLITS, load_split
+from fsa_distill.benchmark.data import SPLITS, load_split, split_path
 from fsa_distill.data_import import semeval
 from fsa_distill.data_import.semeval import opinion_words_json
 from fsa_distill.errors import FsaError
@@ -44,8 +44,8 @@ def export_dataset(task: str, dataset: str, fmt: str, output: Path, data_dir=Non
     from fsa_distill.data_import.importer import check_output, make_temp_beside, swap_into_place
 
     own = frozenset(f"{s}.{ext}" for s in SPLITS for _, ext in WRITERS.values())
-    inputs = [p for p in (dataset, data_dir) if p is not None and Path(p).is_dir()]
-    check_output(output, force, inputs, own, None)
+    inputs = {p.parent for p in (split_path(task, dataset, s, data_dir) for s in SPLITS) if p is not None}
+    check_output(output, force, inputs, own, None)  # the dataset's own folder is never replaced nor written into
     splits = {s: load_split(task, dataset, s, data_dir) for s in SPLITS}
     writer, ext = WRITERS[fmt]
     tmp = make_temp_beside(output)
