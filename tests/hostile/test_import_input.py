@@ -337,13 +337,13 @@ def test_conflicting_atepc_polarities_are_counted(tmp_path, capsys):
 
 
 def test_control_characters_repaired_counted_and_export_parses_back(tmp_path, capsys):
-    rows = [{"text": "nice\x0btea", "aspect": "tea", "polarity": "pos"},
-            {"text": "bad\x00cake", "aspect": "cake", "polarity": "neg"},
-            {"text": "fine soup", "aspect": "soup", "polarity": "pos"}]
+    rows = [{"id": "s1", "text": "nice\x0btea", "aspect": "tea", "polarity": "pos", "category": "DRINKS#QUALITY"},
+            {"id": "s2", "text": "bad\x00cake", "aspect": "cake", "polarity": "neg", "category": "FOOD\x01#QUALITY"},
+            {"id": "s\x0c3", "text": "fine soup", "aspect": "soup", "polarity": "pos", "category": "FOOD#QUALITY"}]
     f = write(tmp_path / "c.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     rc, out, _ = imp(capsys, "--train", f, "--test", f, "--dev", f, "--output", tmp_path / "ds")
     assert rc == 0 and "control characters" in out
-    assert sum(v for k, v in dataset_json(tmp_path / "ds")["repaired"].items() if "control" in k) == 6
+    assert sum(v for k, v in dataset_json(tmp_path / "ds")["repaired"].items() if "control" in k) == 9
     for fmt in ("semeval2014", "semeval2016"):
         out_dir = tmp_path / f"x-{fmt}"
         assert cli(capsys, "data", "export", "--task", "atsa", "--dataset", tmp_path / "ds", "--format", fmt,

@@ -127,16 +127,21 @@ def _sid(s: RawSentence) -> str:
     return f" (ID {s.id})" if s.id is not None and len(str(s.id)) <= limits.MAX_ECHO_CHARS else ""
 
 
+def _xml_safe(v):
+    return XML_UNSAFE.sub(" ", v) if isinstance(v, str) else v
+
+
 def to_record(s: RawSentence, task: str, to_polarity, report: ImportReport, split: str) -> dict:
     """One benchmark-schema record: {"ID", "sentence", "aspects": [{from, to, target, category, polarity}]}.
     Offsets are ints (reading order for ATSA targets); implicit targets are "NULL" without offsets."""
     problem = text_problem(s.text)
     if problem:
         raise FsaError(f"{s.where}{_sid(s)}: sentence: {problem}")
-    if XML_UNSAFE.search(s.text) or any(isinstance(a.target, str) and XML_UNSAFE.search(a.target) for a in s.aspects):
-        s.text = XML_UNSAFE.sub(" ", s.text)
+    fields = [s.text, s.id, *(x for a in s.aspects for x in (a.target, a.category))]
+    if any(isinstance(v, str) and XML_UNSAFE.search(v) for v in fields):
+        s.text, s.id = _xml_safe(s.text), _xml_safe(s.id)
         for a in s.aspects:
-            a.target = XML_UNSAFE.sub(" ", a.target) if isinstance(a.target, str) else a.target
+            a.target, a.category = _xml_safe(a.target), _xml_safe(a.category)
         report.count("repaired", f"{split}: control characters (NUL, \\x0b, ...) replaced by spaces", s.where)
     aspects, used = [], set()
     for a in s.aspects:
