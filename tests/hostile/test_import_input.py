@@ -307,6 +307,16 @@ def test_huge_integers_and_deep_nesting_in_cells_are_one_line(tmp_path, capsys, 
     assert not (tmp_path / "ds").exists()
 
 
+def test_negative_or_huge_offsets_are_re_found_and_counted(tmp_path, capsys):
+    f = write(tmp_path / "o.csv", "text,aspect,polarity,from,to\nnice tea,tea,pos,-3,8\n"
+                                  "bad cake,cake,neg,4,99999999999999999999\nok soup,soup,pos,3,7\n")
+    rc, out, err = imp(capsys, "--train", f, "--test", f, "--dev", f, "--output", tmp_path / "ds")
+    assert rc == 0, err
+    assert "repaired: 2 test: offsets re-found" in out
+    test = json.loads((tmp_path / "ds" / "test.json").read_text())
+    assert [(a["from"], a["to"]) for r in test for a in r["aspects"]] == [(5, 8), (4, 8), (3, 7)]
+
+
 # ------------------------------------------------------------------ class 5: no silent change
 def test_exact_duplicate_csv_row_is_dropped_and_counted_with_its_line(tmp_path, capsys):
     f = write(tmp_path / "d.csv", "id,text,aspect,polarity\nr1,nice tea,tea,pos\nr1,nice tea,tea,pos\n"

@@ -104,7 +104,8 @@ def locate(s: RawSentence, a: RawAspect, used: set[tuple[int, int]], report: Imp
     (nearest occurrence to the given start, or the next occurrence not yet taken by another
     aspect with the same term, so repeated terms get their own spans)."""
     term = a.target
-    if a.start is not None and a.end is not None and s.text[a.start:a.end] == term:
+    if a.start is not None and a.end is not None and 0 <= a.start <= a.end <= len(s.text) \
+            and s.text[a.start:a.end] == term:  # (a negative start would slice from the end)
         return a.start, a.end
     hits = _occurrences(s.text, term)
     if not hits:
