@@ -262,7 +262,10 @@ def write_folder(records: dict[str, list[dict]], info: dict, output: Path, task:
     try:
         for split, recs in records.items():
             (tmp / f"{split}.json").write_text(json.dumps(recs, ensure_ascii=False, indent=1), encoding="utf-8")
-        info["stats"] = dataset_stats(task, str(tmp))  # the loader's validation, and the counts
+        try:
+            info["stats"] = dataset_stats(task, str(tmp))  # the loader's validation, and the counts
+        except FsaError as e:  # name the folder being written, not its temporary name
+            raise FsaError(str(e).replace(str(tmp), str(output))) from None
         (tmp / "dataset.json").write_text(json.dumps(info, indent=2, ensure_ascii=False), encoding="utf-8")
         swap_into_place(tmp, output)
     except BaseException:
