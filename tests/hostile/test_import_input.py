@@ -229,20 +229,36 @@ def test_hf_saved_dataset_counted_by_decoded_size(tmp_path, capsys, small_decode
     assert_one_line_error(rc, err, "MAX_DECODED_BYTES")
 
 
-@pytest.mark.parametrize("kind", ["jsonl.gz", "parquet"])
+@pytest.mark.parametrize("kind", ["jsonl.gz", "jsonl.bz2", "jsonl.xz", "parquet"])
 def test_hf_folder_of_data_file_bombs_is_refused_before_datasets_reads_it(tmp_path, capsys, small_decoded_limit,
                                                                          kind):
     folder = tmp_path / "hf"
     if kind == "parquet":
         parquet_bomb(folder / "train.parquet", rows=4000, cell=10_000)
     else:
+        import bz2
+        import lzma
+
         folder.mkdir()
         line = json.dumps({"text": "t" * 10_000, "aspect": "t", "polarity": "pos"}) + "\n"
-        with gzip.open(folder / "train.jsonl.gz", "wt") as f:
+        opener = {"gz": gzip.open, "bz2": bz2.open, "xz": lzma.open}[kind.split(".")[1]]
+        with opener(folder / f"train.{kind}", "wt") as f:
             f.write(line * 4000)  # 40 MB decompressed, ~100 kB on disk
     test = write(tmp_path / "t.csv", CSV)
     rc, _, err = imp(capsys, "--format", "hf", "--train", folder, "--test", test, "--output", tmp_path / "ds")
     assert_one_line_error(rc, err, "MAX_DECODED_BYTES")
+
+
+def test_an_archive_in_a_hf_folder_is_refused_unread(tmp_path, capsys):
+    import zipfile
+
+    folder = tmp_path / "hf"
+    folder.mkdir()
+    with zipfile.ZipFile(folder / "train.zip", "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("train.csv", CSV)
+    test = write(tmp_path / "t.csv", CSV)
+    rc, _, err = imp(capsys, "--format", "hf", "--train", folder, "--test", test, "--output", tmp_path / "ds")
+    assert_one_line_error(rc, err, "train.zip", "unpack it first")
 
 
 def test_gzip_file_bounded_once_decompressed(tmp_path, capsys, monkeypatch):
