@@ -212,7 +212,9 @@ def test_non_string_text_is_an_error(sa):
 
 
 def test_save_pretrained_round_trip(sa, sentences, tmp_path):
-    acsa = SentimentAnalyzer(sa.model, sa.tokenizer, task="acsa", meta=sa.meta, source=sa.source)
+    from fsa_distill.inference.student import GenerativeStudent
+
+    acsa = SentimentAnalyzer(GenerativeStudent(sa.model, sa.tokenizer, task="acsa", meta=sa.meta, source=sa.source))
     acsa.save_pretrained(tmp_path / "copy")
     meta = json.loads((tmp_path / "copy" / "fsa_distill.json").read_text())
     assert meta["task"] == "acsa" and meta["dataset"] == "rest14" and meta["decode"]["max_length"] == 12
@@ -272,8 +274,8 @@ def test_predict_cleans_results_and_keep_absent_keeps_flagged_terms(sa, monkeypa
     """The analyzer applies the cleaning to what the model wrote (generation replaced by a
     repeating, partly absent string) and `keep_absent` switches the absent terms back on."""
     text = "The keyboard feels cheap but the screen is fine."
-    monkeypatch.setattr(sa, "generate", lambda texts, **kw: ["keyboard | negative ; keyboard | negative ; "
-                                                             "wait | negative ; screen | positive"] * len(texts))
+    wrote = "keyboard | negative ; keyboard | negative ; wait | negative ; screen | positive"
+    monkeypatch.setattr(sa.student, "_run", lambda texts, *a: ([wrote] * len(texts),) * 2 + ([False] * len(texts),))
     r = sa.predict(text)
     assert [(a.aspect, text[a.start:a.end]) for a in r.aspects] == [("keyboard", "keyboard"), ("screen", "screen")]
     assert r.generated.count("keyboard") == 2

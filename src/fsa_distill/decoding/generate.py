@@ -84,20 +84,17 @@ def generate(model, tokenizer, texts: Sequence[str], *, batch_size: int = 64, ma
     return outputs  # type: ignore[return-value]
 
 
-def decode_sentences(model, tokenizer, sentences: list[str], settings: DecodeSettings, task: str,
-           progress: bool = True, desc: str = "generate", fast=None) -> tuple[list[str], list[str]]:
-    """(final strings, raw strings) under `settings`: generation, then grounding when it is on.
-    `fast`: a CTranslate2 generator (inference.fast.CT2Generator) to generate with instead."""
+def decode_sentences(model, tokenizer, sentences: list[str], settings: DecodeSettings, progress: bool = True,
+                     desc: str = "generate", fast=None, max_input_length: int | None = None) -> list[str]:
+    """The raw generated strings under `settings` (grounding is the caller's: it needs the
+    sentence, not the model's input). `fast`: a CTranslate2 generator (inference.fast.CT2Generator)
+    to generate with instead; `max_input_length`: longer inputs are truncated. The one decoding
+    path of generative students: inference.student.GenerativeStudent calls it."""
     if fast is not None:
-        raw = fast.generate(sentences, batch_size=settings.batch_size, max_length=settings.max_length,
-                            num_beams=settings.num_beams,
-                            clean_up=decode_cleanup(tokenizer, settings.clean_up_tokenization_spaces))
-    else:
-        raw = generate(model, tokenizer, sentences, batch_size=settings.batch_size, max_length=settings.max_length,
-                       num_beams=settings.num_beams, sort_by_length=settings.sort_by_length,
-                       clean_up=settings.clean_up_tokenization_spaces, progress=progress, desc=desc)
-    if not settings.grounding:
-        return raw, raw
-    from fsa_distill.decoding.grounding import ground
-
-    return [ground(task, p, s) for p, s in zip(raw, sentences)], raw
+        return fast.generate(sentences, batch_size=settings.batch_size, max_length=settings.max_length,
+                             num_beams=settings.num_beams, max_input_length=max_input_length,
+                             clean_up=decode_cleanup(tokenizer, settings.clean_up_tokenization_spaces))
+    return generate(model, tokenizer, sentences, batch_size=settings.batch_size, max_length=settings.max_length,
+                    num_beams=settings.num_beams, sort_by_length=settings.sort_by_length,
+                    clean_up=settings.clean_up_tokenization_spaces, max_input_length=max_input_length,
+                    progress=progress, desc=desc)

@@ -19,10 +19,11 @@ def register(sub) -> None:
     e.add_argument("--views", default=",".join(VIEWS))
     e.add_argument("--output", help="folder for predictions and metrics (default: <model>/eval-<task>-<dataset>, "
                    "with -fast[-<compute type>] after it for --fast)")
-    e.add_argument("--batch-size", type=int, default=64)
-    e.add_argument("--max-length", type=int, default=100)
-    e.add_argument("--num-beams", type=int, default=1)
-    e.add_argument("--grounding", action="store_true", help="map generated terms to the sentence's characters")
+    e.add_argument("--batch-size", type=int, help="default: the model's recorded decode settings (else 64)")
+    e.add_argument("--max-length", type=int, help="default: the model's recorded setting (else 100, the reference's)")
+    e.add_argument("--num-beams", type=int, help="default: the model's recorded setting (else 1, greedy)")
+    e.add_argument("--grounding", action="store_true", help="map generated terms to the sentence's characters "
+                   "(default: as the model was evaluated)")
     e.add_argument("--limit", type=int, help="only the first N test+hard sentences")
     add_fast_flags(e)  # score exactly what `predict --fast` / `serve --fast` would answer
     add_progress_flag(e)
@@ -36,59 +37,43 @@ def run_evaluate(args) -> int:
     from pathlib import Path
 
     from fsa_distill import runs
-    from fsa_distill.decoding.generate import DecodeSettings
     from fsa_distill.evaluation.evaluate import (
         SUMMARY_COLUMNS,
         evaluate_views,
         summary_rows,
     )
-    from fsa_distill.models import (
-        default_device,
-        load_student,
-        read_meta,
-        resolve_model,
-    )
+    from fsa_distill.inference.student import load
+    from fsa_distill.models import read_meta, resolve_model
     from fsa_distill.ui import print_table
 
     check_arguments(args)
     meta = read_meta(resolve_model(args.model))
     task, dataset, data_dir, name = eval_dataset(args, meta)
-    model, tokenizer = load_student(args.model, device=default_device())
-    fast = fast_generator(args, model, tokenizer)
-    decode = DecodeSettings(batch_size=args.batch_size, max_length=args.max_length, num_beams=args.num_beams,
-                            grounding=args.grounding or bool(meta.get("decode", {}).get("grounding")))
-    suffix = "" if not fast else "-fast" if fast.compute_type == "float32" else f"-fast-{fast.compute_type}"
+    # The model's recorded decode settings (fsa_distill.json), changed only where a flag asks:
+    # a model is scored the way `predict` and `serve` answer with it.
+    student = load(args.model, task=task, fast=args.fast, compute_type=args.compute_type,
+                   overrides={"batch_size": args.batch_size, "max_length": args.max_length,
+                              "num_beams": args.num_beams, "grounding": True if args.grounding else None})
+    fast = student.compute_type
+    suffix = "" if not fast else "-fast" if fast == "float32" else f"-fast-{fast}"
     out = Path(args.output) if args.output else \
         Path(resolve_model(args.model)) / f"eval-{task}-{Path(dataset).name}{suffix}"
-    scores = evaluate_views(model, tokenizer, task, dataset, out, decode=decode, views=args.views.split(","),
-                            data_dir=data_dir, limit=args.limit, progress=not args.quiet, fast=fast)
+    scores = evaluate_views(student, task, dataset, out, views=args.views.split(","), data_dir=data_dir,
+                            limit=args.limit, progress=not args.quiet)
     trained_on = meta.get("dataset")
     cross = f" (trained on {meta.get('task')}/{Path(str(trained_on)).name})" \
         if trained_on and Path(str(trained_on)).name != name else ""
     print_table(f"{task}/{name}: {args.model}{cross}", SUMMARY_COLUMNS, summary_rows(scores.metrics))
     for view, why in scores.unavailable.items():
         print(f"view {view}: skipped, unavailable on {name} ({why})")
-    info = {"model": args.model, "task": task, "dataset": dataset, "dataset_name": name,
+    info = {"model": args.model, "family": student.family, "task": task, "dataset": dataset, "dataset_name": name,
             "trained_on": trained_on, "unavailable_views": scores.unavailable, "generation": scores.timing,
-            "fast": args.fast, "compute_type": fast.compute_type if fast else None}
+            "decode": student.decode.model_dump(), "fast": args.fast, "compute_type": student.compute_type}
     runs.write_json(out / runs.METRICS_FILE, {k: dict(v, trained_on=trained_on) for k, v in scores.metrics.items()})
     runs.write_json(out / "eval_info.json", info)
     print(json.dumps({"output": str(out), "dataset": name, "trained_on": trained_on,
                       "f1": {v: m["f1"] for v, m in scores.metrics.items()}, "unavailable": scores.unavailable}))
     return 0
-
-
-def fast_generator(args, model, tokenizer):
-    """The CTranslate2 generator `--fast` asks for (with its `--compute-type`), else None.
-    The settings were checked with the other options (check_arguments)."""
-    if not args.fast:
-        return None
-    from fsa_distill.inference.fast import CT2Generator
-    from fsa_distill.models import resolve_model
-
-    device = str(next(model.parameters()).device)
-    return CT2Generator(model, tokenizer, resolve_model(args.model), device=device.split(":")[0],
-                        compute_type=args.compute_type or "float32")
 
 
 def eval_dataset(args, meta: dict) -> tuple[str, str, str | None, str]:

@@ -20,7 +20,6 @@ from fsa_distill.benchmark.data import dataset_label
 from fsa_distill.benchmark.scoring import score_pairs
 from fsa_distill.benchmark.targets import gold_pairs, parse_pairs
 from fsa_distill.benchmark.views import VIEWS, canonical_view, load_views_and_gaps
-from fsa_distill.decoding.generate import DecodeSettings, decode_sentences
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +64,11 @@ def prediction_record(ex, prediction: tuple[str, str], pairs: tuple[list, list])
     return rec
 
 
-def evaluate_views(model, tokenizer, task: str, dataset: str, out_dir: str | Path, *,
-                   decode: DecodeSettings | None = None, views=VIEWS, data_dir=None,
-                   limit: int | None = None, progress: bool = True, fast=None) -> ViewScores:
-    """Generate on test+hard once, score every view, write predictions and metrics. The asked
-    views this data cannot give (no opinion words, no hard_test) are skipped and named in
-    `unavailable`. `fast`: a CTranslate2 generator to decode with (evaluate --fast)."""
-    settings = decode or DecodeSettings()
+def evaluate_views(student, task: str, dataset: str, out_dir: str | Path, *, views=VIEWS, data_dir=None,
+                   limit: int | None = None, progress: bool = True) -> ViewScores:
+    """Analyse test+hard once with `student` (inference.student.Student, either family, decoding
+    as it answers users), score every view, write predictions and metrics. The asked views this
+    data cannot give (no opinion words, no hard_test) are skipped and named in `unavailable`."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     all_views, gaps = load_views_and_gaps(task, dataset, data_dir)
@@ -81,12 +78,13 @@ def evaluate_views(model, tokenizer, task: str, dataset: str, out_dir: str | Pat
         log.warning("%s/%s: view %s skipped, unavailable on this data: %s", task, name, view, why)
     normal = all_views["normal"][:limit] if limit else all_views["normal"]
     t0 = time.perf_counter()
-    final, raw = decode_sentences(model, tokenizer, [e.sentence for e in normal], settings, task, progress,
-                        desc=f"{task}/{dataset} test+hard", fast=fast)
+    done = student.analyse_detailed([e.sentence for e in normal], progress=progress,
+                                    desc=f"{task}/{dataset} test+hard")
     gen_s = time.perf_counter() - t0
-    predictions = {e.id: (f, r) for e, f, r in zip(normal, final, raw)}
+    predictions = {e.id: (f, r) for e, f, r in zip(normal, done.final, done.raw)}
     metrics = score_views(task, dataset, name, all_views, predictions, out_dir, asked=views)
-    timing = {"generate_s": gen_s, "sentences": len(normal), "sentences_per_s": len(normal) / gen_s if gen_s else None}
+    timing = {"generate_s": gen_s, "sentences": len(normal), "sentences_per_s": len(normal) / gen_s if gen_s else None,
+              "truncated": sum(done.truncated)}
     return ViewScores(metrics, timing, gaps)
 
 

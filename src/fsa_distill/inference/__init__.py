@@ -1,7 +1,7 @@
 """The public predict API: a trained model on new text.
 
     from fsa_distill import SentimentAnalyzer
-    sa = SentimentAnalyzer.from_pretrained("runs/rest14/seed42")      # folder, hub id or preset
+    sa = SentimentAnalyzer.from_pretrained("runs/rest14/seed42/best_model")  # a model folder, hub id or preset
     sa.predict("The pasta was great but the waiter was rude.")
     # AnalysisResult(text=..., generated='pasta | positive ; waiter | negative',
     #                aspects=[AspectSentiment('pasta', 'positive', 4, 9, in_text=True),
@@ -29,10 +29,10 @@ from fsa_distill.benchmark.data import TASKS
 from fsa_distill.benchmark.targets import parse_pairs
 from fsa_distill.decoding.spans import find_spans
 from fsa_distill.errors import FsaError
+from fsa_distill.inference.student import Student
+from fsa_distill.inference.student import load as load_student
 
 log = logging.getLogger(__name__)
-
-DEFAULT_MAX_INPUT_LENGTH = 512
 
 
 @dataclass
@@ -144,86 +144,48 @@ def to_result(task: str, text: str, generated: str, truncated: bool = False,
 
 # ------------------------------------------------------------------------------------ analyzer
 class SentimentAnalyzer:
-    """A fine-tuned student ready to predict. Build it with `from_pretrained`."""
+    """A fine-tuned student ready to predict, of either family (inference/student.py). Build it
+    with `from_pretrained`; `predict` reads the student's target strings for a user."""
 
-    def __init__(self, model, tokenizer, *, task: str = "atsa", meta: dict | None = None, source: str | None = None,
-                 fast: bool = False, device: str | None = None, max_input_length: int | None = None,
-                 keep_absent: bool = False, compute_type: str | None = None):
-        if task not in TASKS:
-            raise FsaError(f"unknown task {task!r}: expected one of {', '.join(TASKS)}")
-        self.model, self.tokenizer, self.task = model, tokenizer, task
-        self.meta = dict(meta or {})
-        self.source = source
+    def __init__(self, student: Student, *, keep_absent: bool = False):
+        self.student = student
         self.keep_absent = keep_absent  # keep ATSA terms that are not in the text (flagged in_text=False)
-        decode = self.meta.get("decode") or {}
-        # Decode as the model was evaluated (finetune records it), else as the reference: greedy, 100.
-        self.max_length = int(decode.get("max_length") or 100)
-        self.num_beams = int(decode.get("num_beams") or 1)
-        # Students whose tokenizer loses case/spacing (minilm) were evaluated with span grounding.
-        self.grounding = bool(decode.get("grounding"))
-        from fsa_distill.decoding.generate import decode_cleanup
-
-        self.clean_up = decode_cleanup(tokenizer, decode.get("clean_up_tokenization_spaces"))
-        limit = getattr(tokenizer, "model_max_length", None)
-        self.max_input_length = max_input_length or (limit if limit and limit < 100_000 else DEFAULT_MAX_INPUT_LENGTH)
-        warned = getattr(tokenizer, "deprecation_warnings", None)
-        if isinstance(warned, dict):  # transformers' own "sequence longer than ..." notice: we count and report truncation ourselves
-            warned["sequence-length-is-longer-than-the-specified-maximum"] = True
-        from fsa_distill.inference.fast import check_compute_type
-
-        self.compute_type = check_compute_type(fast, compute_type)
-        self._fast = None
-        if fast:
-            from fsa_distill.inference.fast import CT2Generator
-
-            self._fast = CT2Generator(model, tokenizer, source or "", device=device or "cpu",
-                                      compute_type=self.compute_type)
 
     @classmethod
     def from_pretrained(cls, path_or_id: str | Path, task: str | None = None, device: str | None = None,
                         fast: bool = False, max_input_length: int | None = None,
                         keep_absent: bool = False, compute_type: str | None = None) -> "SentimentAnalyzer":
-        """Load a model folder written by `fsa-distill finetune` (or any seq2seq folder, hub id or
-        student preset). `task` defaults to the one in the folder's fsa_distill.json, else atsa.
-        `keep_absent`: keep generated ATSA terms that are not in the text (with `in_text=False`).
-        `fast`: generate with CTranslate2; `compute_type` (with fast): float32, or int8/int16 to
-        quantize (faster, some answers change)."""
-        from fsa_distill.models import (
-            PRESETS,
-            default_device,
-            load_student,
-            read_meta,
-            resolve_model,
-        )
+        """Load a model folder written by `fsa-distill finetune` (either family; or any seq2seq
+        folder, hub id or student preset). `task` defaults to the one in the folder's
+        fsa_distill.json, else atsa. `keep_absent`: keep generated ATSA terms that are not in the
+        text (with `in_text=False`). `fast`: generate with CTranslate2 (generative students);
+        `compute_type` (with fast): float32, or int8/int16 to quantize (faster, some answers change)."""
+        student = load_student(path_or_id, task=task, device=device, fast=fast, compute_type=compute_type,
+                               max_input_length=max_input_length)
+        return cls(student, keep_absent=keep_absent)
 
-        spec = str(path_or_id)
-        from fsa_distill.inference.fast import check_fast_settings
+    # What the student is and how it decodes, for callers and the server's /v1/model.
+    model = property(lambda self: self.student.model)
+    tokenizer = property(lambda self: self.student.tokenizer)
+    task = property(lambda self: self.student.task)
+    meta = property(lambda self: self.student.meta)
+    source = property(lambda self: self.student.source)
+    family = property(lambda self: self.student.family)
+    compute_type = property(lambda self: self.student.compute_type)
+    max_input_length = property(lambda self: self.student.max_input_length)
+    grounding = property(lambda self: self.student.decode.grounding)
+    max_length = property(lambda self: self.student.decode.max_length,
+                          lambda self, v: self._set_decode(max_length=v))
+    num_beams = property(lambda self: self.student.decode.num_beams,
+                         lambda self, v: self._set_decode(num_beams=v))
 
-        check_fast_settings(fast, compute_type)  # a wrong setting or a missing extra fails before loading
-        first = Path(spec).parts[0] if Path(spec).parts else ""
-        if not Path(spec).exists() and spec not in PRESETS and first and Path(first).is_dir():
-            # "runs/x" looks like a hub id too; asking the hub about it only delays the error
-            raise FsaError(f"model {spec!r}: no such folder")
-        if Path(spec).is_dir() and not (Path(spec) / "config.json").is_file():
-            raise FsaError(f"model {spec!r}: not a model folder (no config.json)")
-        device = device or default_device()
-        try:
-            model, tokenizer = load_student(spec, device=device)
-        except ValueError as e:  # transformers' answer to a folder with a broken or missing tokenizer
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise FsaError(f"model {spec!r}: could not load ({first})") from None
-        path = resolve_model(spec)
-        meta = read_meta(path) if Path(path).is_dir() else {}
-        return cls(model, tokenizer, task=task or meta.get("task") or "atsa", meta=meta, source=path,
-                   fast=fast, device=device, max_input_length=max_input_length, keep_absent=keep_absent,
-                   compute_type=compute_type)
+    def _set_decode(self, **changes) -> None:
+        self.student.decode = self.student.decode.model_copy(update=changes)
 
     def save_pretrained(self, out_dir: str | Path) -> None:
         """Write the model, tokenizer and fsa_distill.json (with the task) and the model card if any."""
-        from fsa_distill.models import save_student
-
         out_dir = Path(out_dir)
-        save_student(self.model, self.tokenizer, out_dir, meta={**self.meta, "task": self.task})
+        self.student.save_pretrained(out_dir)
         card = Path(self.source or "") / "README.md"
         if self.source and card.is_file() and card.resolve() != (out_dir / "README.md").resolve():
             shutil.copyfile(card, out_dir / "README.md")
@@ -256,35 +218,17 @@ class SentimentAnalyzer:
         self._warn_truncated(truncated)
 
     def generate(self, texts: Sequence[str], batch_size: int = 32, progress: bool = False) -> list[str]:
-        """Raw generated strings (texts must be non-empty), by the fast path if enabled."""
-        if self._fast is not None:
-            return self._fast.generate(texts, batch_size=batch_size, max_length=self.max_length,
-                                       num_beams=self.num_beams, max_input_length=self.max_input_length,
-                                       clean_up=self.clean_up)
-        from fsa_distill.decoding.generate import generate
-
-        return generate(self.model, self.tokenizer, texts, batch_size=batch_size, max_length=self.max_length,
-                        num_beams=self.num_beams, clean_up=self.clean_up, max_input_length=self.max_input_length,
-                        progress=progress, desc="predict")
+        """The student's raw strings (as generated, before grounding), by the fast path if enabled."""
+        return self.student.analyse_detailed(list(texts), batch_size=batch_size, progress=progress,
+                                             desc="predict").raw
 
     def _predict_chunk(self, texts: list[str], batch_size: int, progress: bool) -> list[AnalysisResult]:
-        from fsa_distill.decoding.text import to_model_text
-
         for i, t in enumerate(texts):
             if not isinstance(t, str):
                 raise FsaError(f"text {i}: expected a string (got {type(t).__name__})")
-        todo = [i for i, t in enumerate(texts) if t.strip()]
-        lengths = [len(ids) for ids in self.tokenizer([to_model_text(texts[i]) for i in todo])["input_ids"]] if todo else []
-        generated = self.generate([texts[i] for i in todo], batch_size=batch_size, progress=progress) if todo else []
-        results = [AnalysisResult(t, "") for t in texts]
-        if self.grounding:
-            from fsa_distill.decoding.grounding import ground
-
-            generated = [ground(self.task, g, texts[i]) for i, g in zip(todo, generated)]
-        for i, n, g in zip(todo, lengths, generated):
-            results[i] = to_result(self.task, texts[i], g, truncated=n > self.max_input_length,
-                                   keep_absent=self.keep_absent)
-        return results
+        done = self.student.analyse_detailed(texts, batch_size=batch_size, progress=progress, desc="predict")
+        return [to_result(self.task, t, f, truncated=tr, keep_absent=self.keep_absent) if t.strip()
+                else AnalysisResult(t, "") for t, f, tr in zip(texts, done.final, done.truncated)]
 
     def _warn_truncated(self, n: int) -> None:
         if n:

@@ -6,6 +6,9 @@ folder (safetensors) under the preset cache, so every stage takes them like any 
     tiny    a ~1.4M-parameter T5 with a byte-level BPE tokenizer trained on the shipped data
             (for tests and quick demos; learns little)
     minilm  a BERT2BERT warm-started from MiniLM-L6 (models/minilm.py)
+    minilm-tagger, mpnet-tagger
+            extractive students (models/tagger.py): MiniLM-L6 or all-mpnet-base-v2 with a
+            token-tagging / category head, which fine-tuning adds
 
 A new preset is one builder(out_dir, seed) added to `PRESETS`.
 
@@ -107,7 +110,19 @@ def build_tiny(out_dir: Path, seed: int = 0) -> None:
 
 # ------------------------------------------------------------------------------------ loading
 # name -> builder(out_dir, seed): each writes a complete model folder offline.
-PRESETS: dict[str, Callable[[Path, int], None]] = {"tiny": build_tiny, "minilm": minilm.build_minilm}
+def _tagger(name: str) -> Callable[[Path, int], None]:
+    def build(out_dir: Path, seed: int = 0) -> None:
+        from fsa_distill.models import tagger  # torch and transformers: imported when a tagger is built
+
+        getattr(tagger, f"build_{name}")(out_dir, seed)
+    return build
+
+
+PRESETS: dict[str, Callable[[Path, int], None]] = {"tiny": build_tiny, "minilm": minilm.build_minilm,
+                                                   "minilm-tagger": _tagger("minilm_tagger"),
+                                                   "mpnet-tagger": _tagger("mpnet_tagger")}
+# The extractive presets (models/tagger.py): a pretrained encoder that fine-tuning gives a head.
+EXTRACTIVE_PRESETS = ("minilm-tagger", "mpnet-tagger")
 
 
 def build_preset(name: str, out_dir: str | Path, seed: int = 0) -> Path:

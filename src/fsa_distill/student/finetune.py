@@ -1,13 +1,19 @@
 """Fine-tune a student on ATSA or ACSA and evaluate it on every view: one (task, dataset, seed).
 
+Either family (inference/student.py): a generative seq2seq student (`tiny`, `minilm`, T5) trained
+with Seq2SeqTrainer on sentence -> target string, or an extractive one (`minilm-tagger`,
+`mpnet-tagger`, or `family: extractive` on any encoder or generative folder, whose encoder it
+takes) trained with Trainer on token labels (student/tagging.py). Both write the same strings.
+
 `FinetuneRecipe` reads top to bottom as the recipe runs:
-  1. setup: load the splits and build (sentence -> target string) pairs, reference-exact; load the
-     student (preset, folder or hub id)
-  2. train with Hugging Face Seq2SeqTrainer: AdamW 3e-4 on *all* parameters (the reference applies
-     weight decay to every tensor, unlike Trainer's default), linear decay, no warmup, batch 16,
-     20 epochs, clip 1.0, bf16 where the hardware has it
-  3. select: after every epoch, generate on dev and keep the model if dev micro-F1 is strictly better
-  4. evaluate the best model on test+hard once and score all views
+  1. setup: load the splits, build the student (preset, folder or hub id) and its training data
+  2. train: AdamW on *all* parameters (the reference applies weight decay to every tensor, unlike
+     Trainer's default), linear decay, clip 1.0, bf16 where the hardware has it
+  3. select: every `eval_every_steps` steps (or epochs), analyse dev and keep the model if dev
+     micro-F1 is strictly better; stop after `patience` evaluations without a better one
+     (early stopping; `epochs` is then the cap). The run is *converged* when it stopped so: its
+     best came at least `patience` evaluations before the end
+  4. evaluate the best model on test+hard once and score all views, through the same Student
   5. save the run folder (runs.py): config.yaml, run_info.json, dev_curve.{json,csv}, eval/,
      metrics.json, best_model/ (with a model card), or only the metrics when save_model is false
 """
@@ -32,6 +38,7 @@ from fsa_distill.decoding.generate import DecodeSettings
 from fsa_distill.models.folder import META_FILE
 
 log = logging.getLogger(__name__)
+APPLIES_INPUT_PREFIX = True  # student/prefixes.py: FinetuneConfig.prefix reaches every input
 
 
 class TrainSettings(StrictConfig):
@@ -49,6 +56,10 @@ class TrainSettings(StrictConfig):
     train_limit: int | None = Field(None, gt=0, description="first N training sentences (tests, demos)")
     dev_limit: int | None = Field(None, gt=0)
     eval_every_epochs: int = Field(1, gt=0)
+    eval_every_steps: int = Field(0, ge=0, description="analyse dev every N optimizer steps (0: every "
+                                  "eval_every_epochs epochs, as the reference)")
+    patience: int | None = Field(None, gt=0, description="early stopping: stop after this many dev evaluations "
+                                 "without a better F1 (None: train to the epoch cap, as the reference)")
     logging_steps: int = 50
     length_grouping: bool = Field(False, description="batch sentences of similar length (less padding, "
                                   "faster on CPU); the reference samples batches at random")
@@ -57,6 +68,9 @@ class TrainSettings(StrictConfig):
 class FinetuneConfig(StrictConfig):
     model: str = Field("tiny", description="student: preset name, local folder or hub id")
     label: str | None = Field(None, description="the student's name in reports (default: model)")
+    family: Literal["auto", "generative", "extractive"] = Field(
+        "auto", description="auto: extractive for a tagger preset or folder, else generative; extractive on a "
+        "generative folder takes its encoder (models/tagger.py)")
     prefix: str = Field("", description="input prefix: '' none, 'task' = 'atsa: '/'acsa: ', else literal "
                         "(student/prefixes.py)")
     task: Literal["atsa", "acsa"] = "atsa"
@@ -117,34 +131,48 @@ def environment_info() -> dict:
 
 
 class DevSelection:
-    """Generates on dev after each epoch; keeps the best model by dev micro-F1 (strict >)."""
+    """Analyses dev every `eval_every_steps` steps (or `eval_every_epochs` epochs), keeps the best
+    model by dev micro-F1 (strict >), and stops training after `patience` evaluations without a
+    better one. Dev is analysed through the same Student interface that evaluation and predict use."""
 
-    def __init__(self, cfg: FinetuneConfig, tokenizer, dev_examples, best_dir: Path | None, progress: bool):
+    def __init__(self, cfg: FinetuneConfig, tokenizer, dev_examples, best_dir: Path | None, progress: bool,
+                 meta: dict):
         from transformers import TrainerCallback
 
         self.cfg, self.tokenizer, self.dev, self.best_dir, self.progress = cfg, tokenizer, dev_examples, best_dir, progress
+        self.meta = meta  # what the saved best model records (family, prefix, base model)
         self.best_f1 = -1.0
-        self.best_epoch = None
+        self.best_epoch = self.best_step = None
         self.best_state = None  # in-memory copy when the model is not saved to disk
         self.curve: list[dict] = []
         self.eval_seconds = 0.0
-        selection = self
+        self.since_best = 0
+        self.stopped_early = False
+        selection, every = self, cfg.train.eval_every_steps
 
         class _Callback(TrainerCallback):
+            def on_step_end(self, args, state, control, model=None, **kw):
+                if every and (state.global_step % every == 0 or state.global_step >= state.max_steps):
+                    selection.evaluate(model, state, control)
+
             def on_epoch_end(self, args, state, control, model=None, **kw):
                 epoch = round(state.epoch or 0)
-                if epoch % cfg.train.eval_every_epochs == 0 or state.global_step >= state.max_steps:
-                    selection.evaluate(model, state)
+                last = state.global_step >= state.max_steps
+                if not every and (epoch % cfg.train.eval_every_epochs == 0 or last):
+                    selection.evaluate(model, state, control)
 
         self.callback = _Callback()
 
-    def evaluate(self, model, state) -> None:
+    def evaluate(self, model, state, control=None) -> None:
         from fsa_distill.benchmark.scoring import score
-        from fsa_distill.decoding.generate import decode_sentences
+        from fsa_distill.inference.student import wrap
 
+        if self.curve and self.curve[-1]["step"] == state.global_step:
+            return  # the last step is also an epoch end: analysed once
         t0 = time.perf_counter()
-        preds, _ = decode_sentences(model, self.tokenizer, [e.sentence for e in self.dev], self.cfg.decode,
-                                        self.cfg.task, self.progress, desc=f"dev epoch {state.epoch:.0f}")
+        student = wrap(model, self.tokenizer, task=self.cfg.task, meta=self.meta, decode=self.cfg.decode)
+        preds = student.analyse([e.sentence for e in self.dev], progress=self.progress,
+                                desc=f"dev step {state.global_step}")
         m = score(self.cfg.task, self.dev, preds, bootstrap=0)
         losses = [h["loss"] for h in state.log_history if "loss" in h]
         point = {"epoch": round(state.epoch, 3), "step": state.global_step, "dev_precision": m["precision"],
@@ -152,32 +180,53 @@ class DevSelection:
         improved = m["f1"] > self.best_f1
         point["best"] = improved
         self.curve.append(point)
+        self.since_best = 0 if improved else self.since_best + 1
         if improved:
-            self.best_f1, self.best_epoch = m["f1"], point["epoch"]
+            self.best_f1, self.best_epoch, self.best_step = m["f1"], point["epoch"], point["step"]
             if self.best_dir is not None:
-                model.save_pretrained(self.best_dir, safe_serialization=True)
-                self.tokenizer.save_pretrained(self.best_dir)
+                student.save_pretrained(self.best_dir)
             else:
                 self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        patience = self.cfg.train.patience
+        if patience and self.since_best >= patience and control is not None:
+            control.should_training_stop = True
+            self.stopped_early = state.global_step < state.max_steps  # before the cap, not at it
         self.eval_seconds += time.perf_counter() - t0
-        log.info("epoch %s dev F1 %.2f%s", point["epoch"], 100 * m["f1"], " (best)" if improved else "")
+        log.info("step %s (epoch %s) dev F1 %.2f%s", point["step"], point["epoch"], 100 * m["f1"],
+                 " (best)" if improved else f" ({self.since_best} since the best)")
+
+    def convergence(self) -> dict:
+        """Whether the run converged: it stopped with its best at least `patience` evaluations
+        before the end (None where no patience was set: nothing says when it would have stopped)."""
+        patience = self.cfg.train.patience
+        return {"converged": (self.since_best >= patience) if patience else None, "stopped_early": self.stopped_early,
+                "evaluations": len(self.curve), "evaluations_after_best": self.since_best, "patience": patience,
+                "best_step": self.best_step, "epoch_cap": self.cfg.train.epochs}
 
 
-def write_model_card(model_dir: Path, cfg: FinetuneConfig, base_meta: dict, metrics: dict, info: dict) -> None:
+def write_model_card(model_dir: Path, cfg: FinetuneConfig, meta: dict, metrics: dict, info: dict) -> None:
+    """fsa_distill.json (what `load` reads: family, task, decode settings, scores) and README.md."""
     scores = {v: {k: m[k] for k in ("precision", "recall", "f1")} for v, m in metrics.items()}
+    base_meta = meta.get("base_model_meta") or {}
     teacher = base_meta.get("teacher")
     runs.write_json(model_dir / META_FILE, {
-        "kind": "finetuned", "task": cfg.task, "dataset": cfg.dataset, "seed": cfg.seed, "base_model": cfg.model,
-        "base_model_meta": base_meta, "teacher": teacher, "best_epoch": info.get("best_epoch"),
-        "dev_f1": info.get("best_dev_f1"), "scores": scores, "decode": cfg.decode.model_dump()})
+        **meta, "kind": "finetuned", "task": cfg.task, "dataset": cfg.dataset, "seed": cfg.seed,
+        "base_model": cfg.model, "teacher": teacher, "best_epoch": info.get("best_epoch"),
+        "dev_f1": info.get("best_dev_f1"), "converged": info.get("converged"), "scores": scores,
+        "decode": cfg.decode.model_dump()})
     what = "aspect-term sentiment (ATSA): `term | polarity ; ...`" if cfg.task == "atsa" else \
         "aspect-category sentiment (ACSA): `category | polarity ; ...`"
-    facts = [f"base model: `{cfg.model}`" + (f" (distilled from teacher `{teacher}`)" if teacher else ""),
+    converged = {True: "converged (early stopping)", False: "not converged (stopped at the epoch cap)",
+                 None: "no early stopping"}[info.get("converged")]
+    facts = [f"family: {meta['family']}; base model: `{cfg.model}`" +
+             (f" (distilled from teacher `{teacher}`)" if teacher else ""),
              f"task / dataset: {cfg.task} / {cfg.dataset}; seed {cfg.seed}; best epoch {info.get('best_epoch')} "
-             f"by dev micro-F1 ({100 * (info.get('best_dev_f1') or 0):.2f})",
+             f"by dev micro-F1 ({100 * (info.get('best_dev_f1') or 0):.2f}); {converged}",
              f"training: lr {cfg.train.learning_rate}, batch {cfg.train.batch_size}, epochs {cfg.train.epochs}, "
-             f"weight decay {cfg.train.weight_decay}",
-             f"decoding: greedy max_length {cfg.decode.max_length}" + (", span-grounded" if cfg.decode.grounding else "")]
+             f"weight decay {cfg.train.weight_decay}"]
+    if meta["family"] == "generative":
+        facts.append(f"decoding: greedy max_length {cfg.decode.max_length}" +
+                     (", span-grounded" if cfg.decode.grounding else ""))
     usage = f"""```python
 from fsa_distill import SentimentAnalyzer
 sa = SentimentAnalyzer.from_pretrained("{model_dir}")
@@ -234,8 +283,18 @@ def warmup_steps(cfg: FinetuneConfig, n_train: int) -> int:
     return math.ceil(t.warmup_ratio * total)
 
 
+def resolve_family(cfg: FinetuneConfig) -> str:
+    """`family: auto` -> extractive for a tagger preset or folder, else generative."""
+    from fsa_distill.inference.student import family_of
+    from fsa_distill.models import EXTRACTIVE_PRESETS
+
+    if cfg.family != "auto":
+        return cfg.family
+    return "extractive" if cfg.model in EXTRACTIVE_PRESETS or family_of(cfg.model) == "extractive" else "generative"
+
+
 class FinetuneRecipe:
-    """One fine-tuning: setup, train (with dev selection), evaluate, save."""
+    """One fine-tuning: setup, train (with dev selection and early stopping), evaluate, save."""
 
     def __init__(self, cfg: FinetuneConfig, progress: bool):
         self.cfg, self.progress = cfg, progress
@@ -247,7 +306,8 @@ class FinetuneRecipe:
         from transformers import set_seed
 
         from fsa_distill.benchmark.data import load_split
-        from fsa_distill.models import load_student, read_meta, resolve_model
+        from fsa_distill.models import read_meta, resolve_model
+        from fsa_distill.student.prefixes import task_prefix
 
         cfg = self.cfg
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -255,15 +315,55 @@ class FinetuneRecipe:
         runs.write_config(cfg, self.run_dir)
         train = load_split(cfg.task, cfg.dataset, "train", cfg.data_dir)
         dev = load_split(cfg.task, cfg.dataset, "dev", cfg.data_dir)
+        self.all_labelled = train + dev  # the ACSA category inventory (entity x attribute)
         if cfg.train.data_fraction < 1:
             train = random.Random(cfg.seed).sample(train, max(1, int(len(train) * cfg.train.data_fraction)))
         self.train_examples = train[:cfg.train.train_limit] if cfg.train.train_limit else train
         self.dev = dev[:cfg.train.dev_limit] if cfg.train.dev_limit else dev
         set_seed(cfg.seed)
-        self.model, self.tokenizer = load_student(cfg.model)
-        self.base_meta = read_meta(resolve_model(cfg.model))
-        self.train_ds = tokenize_pairs(self.tokenizer, *build_pairs(cfg.task, self.train_examples))
+        self.family = resolve_family(cfg)
+        self.prefix = task_prefix(cfg.task, cfg.prefix)
+        if self.prefix and self.family == "extractive":
+            from fsa_distill.errors import FsaError
+
+            raise FsaError(f"prefix {cfg.prefix!r}: input prefixes are for generative students; an extractive "
+                           "student reads the sentence itself")
+        base = resolve_model(cfg.model)
+        self.meta = {"family": self.family, "base_model_meta": read_meta(base) if Path(base).is_dir() else {},
+                     **({"input_prefix": self.prefix} if self.prefix else {})}
+        self.model, self.tokenizer, self.train_ds = self._extractive(base) if self.family == "extractive" \
+            else self._generative()
         self.timing["load_s"] = time.perf_counter() - self.t0
+
+    def _generative(self):
+        from fsa_distill.models import load_student
+        from fsa_distill.student.prefixes import apply_prefix
+
+        model, tokenizer = load_student(self.cfg.model)
+        sources, targets = build_pairs(self.cfg.task, self.train_examples)
+        return model, tokenizer, tokenize_pairs(tokenizer, apply_prefix(sources, self.prefix), targets)
+
+    def _extractive(self, base: str):
+        """A tagger for this task: a tagger folder for the same task and labels goes on training;
+        anything else gives its encoder to new heads (models/tagger.py)."""
+        import datasets
+
+        from transformers import AutoTokenizer
+
+        from fsa_distill.decoding.tags import category_inventory
+        from fsa_distill.models.tagger import encoder_of, for_task, is_tagger_folder, load_tagger
+        from fsa_distill.student.tagging import tagger_features
+
+        cfg = self.cfg
+        categories = category_inventory(self.all_labelled) if cfg.task == "acsa" else []
+        model = load_tagger(base) if is_tagger_folder(base) else None
+        if model is not None and (model.config.task, list(model.config.categories)) == (cfg.task, categories):
+            tokenizer = AutoTokenizer.from_pretrained(base)
+        else:
+            encoder, tokenizer = encoder_of(base)
+            model = for_task(encoder, cfg.task, categories, seed=cfg.seed)
+        features = tagger_features(tokenizer, cfg.task, self.train_examples, categories)
+        return model, tokenizer, datasets.Dataset.from_list(features)
 
     def trainer(self, best_dir: Path | None):
         import torch
@@ -274,9 +374,10 @@ class FinetuneRecipe:
         )
 
         from fsa_distill.models import use_bf16
+        from fsa_distill.student.tagging import TaggerCollator
 
         cfg, tr = self.cfg, self.cfg.train
-        self.selection = DevSelection(cfg, self.tokenizer, self.dev, best_dir, self.progress)
+        self.selection = DevSelection(cfg, self.tokenizer, self.dev, best_dir, self.progress, self.meta)
         self.bf16 = use_bf16(tr.precision, "train.precision")
         args = Seq2SeqTrainingArguments(
             output_dir=str(self.run_dir / "trainer"), per_device_train_batch_size=tr.batch_size,
@@ -289,55 +390,57 @@ class FinetuneRecipe:
         # The reference decays every parameter (no bias/LayerNorm exclusion): build the optimizer ourselves.
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=tr.learning_rate, weight_decay=tr.weight_decay,
                                       eps=tr.adam_epsilon)
-        collator = DataCollatorForSeq2Seq(self.tokenizer, model=self.model, label_pad_token_id=-100)
+        collator = TaggerCollator(self.tokenizer.pad_token_id) if self.family == "extractive" else \
+            DataCollatorForSeq2Seq(self.tokenizer, model=self.model, label_pad_token_id=-100)
+        # Seq2SeqTrainer is a Trainer: with no generation asked of it, it trains a tagger the same way.
         return Seq2SeqTrainer(model=self.model, args=args, train_dataset=self.train_ds, data_collator=collator,
                               processing_class=self.tokenizer, optimizers=(optimizer, None),
                               callbacks=[self.selection.callback])
 
     def train(self) -> None:
-        """Train, selecting on dev after every `eval_every_epochs` epochs (and once at the end)."""
+        """Train, selecting on dev as it goes (and once at the end)."""
         self.best_dir = self.run_dir / "best_model" if self.cfg.save_model else None
         self.hf_trainer = self.trainer(self.best_dir)
         t1 = time.perf_counter()
         self.train_out = self.hf_trainer.train()
         self.timing["train_s"] = time.perf_counter() - t1 - self.selection.eval_seconds
         self.timing["dev_eval_s"] = self.selection.eval_seconds
-        if not self.selection.curve:  # fewer steps than one epoch: still select on dev once
+        if not self.selection.curve:  # fewer steps than one evaluation: still select on dev once
             self.selection.evaluate(self.hf_trainer.model, self.hf_trainer.state)
         runs.write_curve(self.run_dir, "dev_curve", self.selection.curve)
 
     def evaluate(self) -> None:
-        """The best dev model on every view of test+hard, once."""
+        """The best dev model on every view of test+hard, once, through the Student interface."""
         from fsa_distill.evaluation.evaluate import evaluate_views
-        from fsa_distill.models import load_student
+        from fsa_distill.inference.student import load, wrap
 
         cfg = self.cfg
+        device = str(self.hf_trainer.args.device)
         if self.best_dir is not None:
-            self.model, self.tokenizer = load_student(str(self.best_dir))
+            self.student = load(str(self.best_dir), device=device)
         else:
             self.model.load_state_dict(self.selection.best_state)
-        self.model.to(self.hf_trainer.args.device)
+            self.student = wrap(self.model.to(device), self.tokenizer, task=cfg.task, meta=self.meta,
+                                decode=cfg.decode)
         t2 = time.perf_counter()
-        self.scores = evaluate_views(self.model, self.tokenizer, cfg.task, cfg.dataset, self.run_dir / "eval",
-                                     decode=cfg.decode, views=cfg.views, data_dir=cfg.data_dir, limit=cfg.test_limit,
-                                     progress=self.progress)
+        self.scores = evaluate_views(self.student, cfg.task, cfg.dataset, self.run_dir / "eval", views=cfg.views,
+                                     data_dir=cfg.data_dir, limit=cfg.test_limit, progress=self.progress)
         self.timing["test_eval_s"] = time.perf_counter() - t2
         self.timing["total_s"] = time.perf_counter() - self.t0
 
     def save(self) -> dict:
         """run_info.json and metrics.json (last), the model card; the trainer's scratch folder goes."""
-        from fsa_distill.models import count_parameters
-
         cfg, sel, metrics = self.cfg, self.selection, self.scores.metrics
-        info = {"kind": "finetune", "label": cfg.label or cfg.model, "task": cfg.task, "dataset": cfg.dataset,
-                "seed": cfg.seed, "model": cfg.model, "data_fraction": cfg.train.data_fraction,
-                "parameters": count_parameters(self.model), "train_sentences": len(self.train_examples),
-                "dev_sentences": len(self.dev), "steps": self.hf_trainer.state.global_step,
-                "train_loss": self.train_out.training_loss, "bf16": self.bf16, "best_epoch": sel.best_epoch,
-                "best_dev_f1": sel.best_f1, "timing": self.timing, "generation": self.scores.timing,
+        info = {"kind": "finetune", "label": cfg.label or cfg.model, "family": self.family, "task": cfg.task,
+                "dataset": cfg.dataset, "seed": cfg.seed, "model": cfg.model,
+                "data_fraction": cfg.train.data_fraction, "parameters": self.student.parameters(),
+                "train_sentences": len(self.train_examples), "dev_sentences": len(self.dev),
+                "steps": self.hf_trainer.state.global_step, "train_loss": self.train_out.training_loss,
+                "bf16": self.bf16, "best_epoch": sel.best_epoch, "best_dev_f1": sel.best_f1, **sel.convergence(),
+                "timing": self.timing, "generation": self.scores.timing,
                 "unavailable_views": self.scores.unavailable, "environment": environment_info()}
         if self.best_dir is not None:
-            write_model_card(self.best_dir, cfg, self.base_meta, metrics, info)
+            write_model_card(self.best_dir, cfg, self.meta, metrics, info)
         runs.write_run_record(self.run_dir, info, metrics)
         shutil.rmtree(self.run_dir / "trainer", ignore_errors=True)  # nothing is kept there
         return {"run_dir": str(self.run_dir), "metrics": metrics, "info": info}

@@ -1,0 +1,162 @@
+"""The extractive student: the real fine-tuning recipe for a few steps, the folder it writes, and
+the one Student interface that loads either family for evaluate, predict and serve."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fsa_distill.cli import main
+from fsa_distill.errors import FsaError
+from fsa_distill.inference import SentimentAnalyzer
+from fsa_distill.inference.student import ExtractiveStudent, GenerativeStudent, load
+from fsa_distill.student.finetune import FinetuneConfig, finetune
+
+TINY_TRAIN = {"train_limit": 48, "dev_limit": 24, "epochs": 2, "logging_steps": 2, "learning_rate": 1e-4}
+
+
+@pytest.fixture(scope="module")
+def atsa_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tagger") / "atsa"
+    cfg = FinetuneConfig(model="minilm-tagger", task="atsa", dataset="rest14", output_dir=str(out), test_limit=60,
+                         train={**TINY_TRAIN, "eval_every_steps": 2, "patience": 2})
+    return finetune(cfg, progress=False)
+
+
+@pytest.fixture(scope="module")
+def acsa_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tagger") / "acsa"
+    cfg = FinetuneConfig(model="minilm-tagger", task="acsa", dataset="rest16", output_dir=str(out), test_limit=40,
+                         train=TINY_TRAIN)
+    return finetune(cfg, progress=False)
+
+
+def test_the_tagger_run_writes_a_loadable_extractive_model_folder(atsa_run):
+    d = Path(atsa_run["run_dir"])
+    meta = json.loads((d / "best_model" / "fsa_distill.json").read_text())
+    assert meta["family"] == "extractive" and meta["task"] == "atsa" and "scores" in meta
+    assert json.loads((d / "best_model" / "config.json").read_text())["model_type"] == "fsa-tagger"
+    assert not list(d.rglob("*.bin"))
+    student = load(d / "best_model", device="cpu")
+    assert isinstance(student, ExtractiveStudent) and student.task == "atsa"
+    info = json.loads((d / "run_info.json").read_text())
+    assert info["family"] == "extractive" and info["parameters"] == student.parameters()
+
+
+def test_early_stopping_stops_after_patience_evaluations_without_a_better_dev_f1(tmp_path):
+    """At a learning rate of 1e-12 dev F1 cannot change, so nothing after the first evaluation is
+    strictly better: evaluations at steps 2, 4, 6, then the stop, half-way through the 12 steps."""
+    cfg = FinetuneConfig(model="minilm-tagger", output_dir=str(tmp_path / "run"), test_limit=10,
+                         train={**TINY_TRAIN, "epochs": 4, "learning_rate": 1e-12, "eval_every_steps": 2,
+                                "patience": 2})
+    info = finetune(cfg, progress=False)["info"]
+    curve = json.loads((tmp_path / "run" / "dev_curve.json").read_text())
+    assert [p["step"] for p in curve] == [2, 4, 6] and [p["best"] for p in curve] == [True, False, False]
+    assert info["steps"] == 6 and info["best_step"] == 2 and info["evaluations_after_best"] == 2
+    assert info["converged"] is True and info["stopped_early"] is True
+
+
+def test_dev_is_analysed_every_n_steps(atsa_run):
+    curve = json.loads((Path(atsa_run["run_dir"]) / "dev_curve.json").read_text())
+    assert [p["step"] for p in curve][:2] == [2, 4]
+
+
+def test_a_run_that_hits_the_epoch_cap_is_recorded_as_not_converged(tmp_path):
+    """Patience 50 cannot run out in 2 epochs: the cap ends the run, so it did not converge."""
+    cfg = FinetuneConfig(model="tiny", output_dir=str(tmp_path / "run"), test_limit=20, decode={"max_length": 12},
+                         train={"train_limit": 32, "dev_limit": 16, "epochs": 2, "patience": 50})
+    info = finetune(cfg, progress=False)["info"]
+    assert info["converged"] is False and info["stopped_early"] is False and info["epoch_cap"] == 2
+    card = (tmp_path / "run" / "best_model" / "README.md").read_text()
+    assert "not converged" in card
+
+
+def test_without_patience_convergence_is_unknown_not_claimed(acsa_run):
+    assert acsa_run["info"]["converged"] is None and acsa_run["info"]["patience"] is None
+
+
+def test_acsa_tagger_writes_reference_category_strings(acsa_run):
+    d = Path(acsa_run["run_dir"])
+    config = json.loads((d / "best_model" / "config.json").read_text())
+    assert "FOOD#QUALITY" in config["categories"] and len(config["categories"]) == 30  # 6 entities x 5 attributes
+    rows = [json.loads(x) for x in (d / "eval" / "predictions_normal.jsonl").read_text().splitlines()]
+    assert len(rows) == 40
+    for r in rows:  # every chunk parses: lower-cased category, a polarity
+        for chunk in filter(None, r["prediction"].split(" ; ")):
+            cat, pol = chunk.split(" | ")
+            assert cat == cat.lower() and "#" not in cat and pol in ("positive", "negative", "neutral", "conflict")
+
+
+def test_either_family_loads_through_the_same_call(atsa_run, tmp_path):
+    gen_dir = tmp_path / "tiny"
+    cfg = FinetuneConfig(model="tiny", output_dir=str(gen_dir), test_limit=10, decode={"max_length": 12},
+                         train={"train_limit": 16, "dev_limit": 8, "epochs": 1})
+    finetune(cfg, progress=False)
+    gen = load(gen_dir / "best_model", device="cpu")
+    ext = load(Path(atsa_run["run_dir"]) / "best_model", device="cpu")
+    assert isinstance(gen, GenerativeStudent) and isinstance(ext, ExtractiveStudent)
+    assert gen.decode.max_length == 12  # the recorded decode settings, not the defaults
+    for student in (gen, ext):
+        strings = student.analyse(["The food was great.", "", "Service was slow."])
+        assert len(strings) == 3 and strings[1] == ""
+
+
+def test_evaluate_scores_the_tagger_as_the_run_did(atsa_run, tmp_path, capsys):
+    best = f"{atsa_run['run_dir']}/best_model"
+    assert main(["evaluate", "--model", best, "--limit", "60", "--quiet", "--output", str(tmp_path / "ev")]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["f1"]["normal"] == pytest.approx(atsa_run["metrics"]["normal"]["f1"])
+    assert json.loads((tmp_path / "ev" / "eval_info.json").read_text())["family"] == "extractive"
+
+
+def test_predict_answers_with_the_tagger_and_terms_are_the_texts_own(atsa_run):
+    sa = SentimentAnalyzer.from_pretrained(Path(atsa_run["run_dir"]) / "best_model", device="cpu")
+    assert sa.family == "extractive"
+    text = "The Pasta was great but the waiter was rude."
+    result = sa.predict(text)
+    for a in result.aspects:  # cut from the sentence: always in it, exactly
+        assert a.in_text and text[a.start:a.end] == a.aspect
+
+
+def test_the_fast_path_and_wrong_task_are_refused_for_a_tagger(atsa_run):
+    best = Path(atsa_run["run_dir"]) / "best_model"
+    pytest.importorskip("ctranslate2")
+    with pytest.raises(FsaError, match="no fast path"):
+        load(best, fast=True)
+    with pytest.raises(FsaError, match="cannot answer acsa"):
+        load(best, task="acsa")
+
+
+def test_a_task_less_preset_is_not_a_trained_student():
+    with pytest.raises(FsaError, match="fine-tune it first"):
+        load("minilm-tagger", device="cpu")
+
+
+def test_a_tagger_can_start_from_a_generative_students_encoder(tmp_path):
+    """`family: extractive` on a generative (e.g. distilled) folder takes its encoder."""
+    import torch
+
+    from fsa_distill.models import build_preset
+
+    gen = build_preset("minilm", tmp_path / "minilm")
+    cfg = FinetuneConfig(model=str(gen), family="extractive", output_dir=str(tmp_path / "run"), test_limit=10,
+                         train={"train_limit": 16, "dev_limit": 8, "max_steps": 1, "epochs": 1,
+                                "learning_rate": 1e-12})
+    finetune(cfg, progress=False)
+    tagger = load(tmp_path / "run" / "best_model", device="cpu").model
+    from fsa_distill.models import load_student
+
+    seq2seq, _ = load_student(str(gen))
+    a = seq2seq.get_encoder().state_dict()["encoder.layer.0.attention.self.query.weight"]
+    b = tagger.encoder.state_dict()["encoder.layer.0.attention.self.query.weight"]
+    assert torch.allclose(a, b, atol=1e-6)  # one step at lr 1e-12: the encoder it started from
+
+
+def test_the_predict_command_answers_with_the_tagger(atsa_run, capsys):
+    best = str(Path(atsa_run["run_dir"]) / "best_model")
+    text = "The pasta was great but the waiter was rude."
+    assert main(["predict", "--model", best, "--device", "cpu", text]) == 0
+    row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    expected = SentimentAnalyzer.from_pretrained(best, device="cpu").predict(text).to_dict()
+    assert row["status"] == "ok" and row["prediction"] == expected["generated"]
+
