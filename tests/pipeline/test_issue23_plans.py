@@ -221,3 +221,36 @@ def test_a_students_own_zero_shot_settings(tmp_path):
     by = {s.name: s.config for s in stages if s.kind == "zeroshot"}
     assert by["zeroshot distilled sst2"].analysis.template == "analyse: {text}"
     assert by["zeroshot baseline sst2"].analysis.template == "{text}" and by["zeroshot distilled sst2"].limit == 5
+
+
+@pytest.mark.slow
+def test_a_tiny_v2_experiment_runs_end_to_end_in_subprocesses(tmp_path, prefixes_hooked):
+    """Every new kind of stage runs, in its own process (--jobs 2), and lands in the report."""
+    from fsa_distill.pipeline.run import run_pipeline
+    from fsa_distill.student import finetune
+
+    if not hasattr(finetune, "APPLIES_INPUT_PREFIX") or "family" not in finetune.FinetuneConfig.model_fields:
+        pytest.skip("needs the lead's finetune.py (prefix hook, families) in this checkout")
+    data = json.loads(json.dumps(BASE))
+    data.update(output_dir=str(tmp_path / "exp"), seeds=[42], jobs=2, variants=[
+        {"name": "prefixed", "pretrain": {"data": PREFIXES}, "finetune": {"prefix": "task"}}],
+        students=[{"name": "baseline", "model": "tiny"},
+                  {"name": "multitask", "model": "tiny", "recipe": "multitask",
+                   "finetune": {"multitask": {"mix_ratio": 0.5}}}],
+        zeroshot={"datasets": ["teacher-heldout"], "settings": {"methods": ["label-words"]},
+                  "student_settings": {"prefixed": {"label_words": {"template": "analyse: {text}"}}}})
+    data["finetune"]["train"]["max_steps"] = 2
+    p = tmp_path / "exp.yaml"
+    p.write_text(yaml.safe_dump(data))
+    cfg = load_config(PipelineConfig, p)
+    result = run_pipeline(cfg, progress=False)
+    md = result["report"]["markdown"]
+    assert "| multitask | baseline | atsa/rest14 @50% train | normal |" in md
+    assert "| prefixed | baseline | atsa/rest14 @50% train | normal |" in md
+    assert "## Does the student match its teacher" in md and "| prefixed | label-words |" in md
+    mt = next(s for s in result["stages"] if s.out.parent.name == "multitask")
+    info = json.loads((mt.out / "run_info.json").read_text())
+    assert info["recipe"] == "multitask" and info["multitask"]["teacher_examples"] == 8  # 0.5 x 16 gold (train_limit)
+    pre = next(s for s in result["stages"] if s.out.parent.name == "prefixed")
+    assert json.loads((pre.out / "run_info.json").read_text())["steps"] == 2
+    assert all(s.done for s in plan(cfg))  # nothing left to run

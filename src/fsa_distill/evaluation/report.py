@@ -180,6 +180,8 @@ def teacher_agreement_lines(zrows) -> list[str]:
         lines.append(f"| teacher (its analyses) | aggregate | {t['n']} | {100 * t['accuracy']:.1f} | "
                      f"{_ci([100 * x for x in t['accuracy_ci95']] if t.get('accuracy_ci95') else None)} | "
                      f"{100 * t['macro_f1']:.1f} | – |")
+    if not t:
+        lines.append("| (none of these items has a teacher analysis) | | | | | | |")
     for z in rows:
         a = z["teacher_agreement"]
         s = a.get("student_vs_stars_on_analysed") or {}
