@@ -27,7 +27,7 @@ def atsa_run(tmp_path_factory):
 def acsa_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("tagger") / "acsa"
     cfg = FinetuneConfig(model="minilm-tagger", task="acsa", dataset="rest16", output_dir=str(out), test_limit=40,
-                         train=TINY_TRAIN)
+                         train={**TINY_TRAIN, "freeze_embeddings": True})
     return finetune(cfg, progress=False)
 
 
@@ -77,6 +77,12 @@ def test_without_patience_convergence_is_unknown_not_claimed(acsa_run):
 
 def test_acsa_tagger_writes_reference_category_strings(acsa_run):
     d = Path(acsa_run["run_dir"])
+    from fsa_distill.models import resolve_model
+    from fsa_distill.models.tagger import load_tagger
+
+    frozen = load_tagger(resolve_model("minilm-tagger")).get_input_embeddings().weight
+    trained = load_tagger(d / "best_model").get_input_embeddings().weight
+    assert (frozen == trained).all()  # freeze_embeddings: the word table never moved
     config = json.loads((d / "best_model" / "config.json").read_text())
     assert "FOOD#QUALITY" in config["categories"] and len(config["categories"]) == 30  # 6 entities x 5 attributes
     rows = [json.loads(x) for x in (d / "eval" / "predictions_normal.jsonl").read_text().splitlines()]

@@ -77,6 +77,9 @@ class FsaTagger(PreTrainedModel):
         self.category = nn.Linear(hidden, len(config.categories) * n_pol) if config.task == "acsa" else None
         self.post_init()
 
+    def get_input_embeddings(self):
+        return self.encoder.get_input_embeddings()
+
     def _init_weights(self, module):
         # Only the heads are ours; the encoder's weights are always copied or loaded in.
         if module is self.bio or module is self.polarity or module is self.category:
