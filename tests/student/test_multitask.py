@@ -115,3 +115,15 @@ def test_silver_before_trains_a_silver_phase_first(tmp_path, monkeypatch):
     assert info["multitask"]["silver_phase_steps"] >= 1 and info["multitask"]["teacher_examples"] == 0
     assert info["train_sentences"] == 8  # the gold phase trains on gold alone
     assert len(calls) == 1  # the gold phase's one step went through the weighted loss
+
+
+def test_stream_batches_hold_one_stream_each_and_change_by_epoch():
+    sampler = mt.StreamBatchSampler([10, 5], batch_size=4, seed=3)
+    assert len(sampler) == (3 + 2) * 4
+    first = sampler.batches(0)
+    assert len(first) == 5 and all(len(b) == 4 for b in first)
+    assert all(set(b) <= set(range(10)) or set(b) <= set(range(10, 15)) for b in first)
+    assert set().union(*map(set, first)) == set(range(15))  # every example each epoch
+    assert first == mt.StreamBatchSampler([10, 5], 4, 3).batches(0) and first != sampler.batches(1)
+    assert list(iter(sampler)) == [i for b in first for i in b] and sampler.epoch == 1
+    assert len(mt.StreamBatchSampler([8, 0], 4, 0)) == 8
