@@ -46,15 +46,7 @@ def folders(stages, kind=None):
     return {s.name: s.out for s in stages if kind is None or s.kind == kind}
 
 
-@pytest.fixture
-def prefixes_hooked(monkeypatch):
-    """finetune.py's prefix hook (APPLIES_INPUT_PREFIX), whatever state the lead's edit is in."""
-    from fsa_distill.student import finetune
-
-    monkeypatch.setattr(finetune, "APPLIES_INPUT_PREFIX", True, raising=False)
-
-
-def test_a_prefix_variant_moves_only_its_own_pretraining_and_fine_tunings(tmp_path, prefixes_hooked):
+def test_a_prefix_variant_moves_only_its_own_pretraining_and_fine_tunings(tmp_path):
     before = folders(stages_of(tmp_path))
     after_stages = stages_of(tmp_path, variants=[
         {"name": "distilled"},
@@ -69,7 +61,7 @@ def test_a_prefix_variant_moves_only_its_own_pretraining_and_fine_tunings(tmp_pa
     assert all(s.config.prefix == "task" and s.deps == ["pretrain prefixed"] for s in ft)
 
 
-def test_a_prefix_only_in_fine_tuning_keeps_the_pretraining_folder(tmp_path, prefixes_hooked):
+def test_a_prefix_only_in_fine_tuning_keeps_the_pretraining_folder(tmp_path):
     stages = stages_of(tmp_path, variants=[{"name": "distilled"},
                                            {"name": "distilled-ftprefix", "finetune": {"prefix": "task"}}])
     pre = [s for s in stages if s.kind == "pretrain"]
@@ -79,7 +71,7 @@ def test_a_prefix_only_in_fine_tuning_keeps_the_pretraining_folder(tmp_path, pre
     assert a.deps == b.deps and a.out.name != b.out.name  # inputs differ: its own fine-tuning folder
 
 
-def test_writing_out_the_defaults_moves_no_folder(tmp_path, prefixes_hooked):
+def test_writing_out_the_defaults_moves_no_folder(tmp_path):
     """prefix: '' and a holdout seed equal to the pretraining's seed change no input: no new hash."""
     before = folders(stages_of(tmp_path))
     same = folders(stages_of(tmp_path, variants=[{"name": "distilled", "finetune": {"prefix": ""},
@@ -93,15 +85,12 @@ def test_writing_out_the_defaults_moves_no_folder(tmp_path, prefixes_hooked):
     assert pre["pretrain distilled-p52"].config.data.holdout_seed == 42
 
 
-def test_a_prefix_is_refused_while_finetune_does_not_apply_it(tmp_path, monkeypatch):
-    from fsa_distill.student import finetune
-
-    monkeypatch.setattr(finetune, "APPLIES_INPUT_PREFIX", False, raising=False)
-    with pytest.raises(FsaError, match="does not apply input prefixes yet"):
-        stages_of(tmp_path, variants=[{"name": "distilled", "finetune": {"prefix": "task"}}])
+def test_a_prefix_on_two_lines_is_refused_when_planned(tmp_path):
+    with pytest.raises(FsaError, match="must be text on one line"):
+        stages_of(tmp_path, variants=[{"name": "distilled", "finetune": {"prefix": "atsa:\nx"}}])
 
 
-def test_multitask_is_one_stage_per_grid_point_without_pretraining(tmp_path, prefixes_hooked):
+def test_multitask_is_one_stage_per_grid_point_without_pretraining(tmp_path):
     from fsa_distill.student.multitask import MultitaskConfig
 
     stages = stages_of(tmp_path, students=[
@@ -124,7 +113,7 @@ def test_multitask_is_one_stage_per_grid_point_without_pretraining(tmp_path, pre
     assert _job_command(base[42]) == ["fsa_distill.cli", "finetune"]
 
 
-def test_multitask_with_silver_labels_on_acsa_is_refused_at_planning(tmp_path, prefixes_hooked):
+def test_multitask_with_silver_labels_on_acsa_is_refused_at_planning(tmp_path):
     with pytest.raises(FsaError, match="ATSA only"):
         stages_of(tmp_path, tasks={"acsa": ["rest16"]}, students=[
             {"name": "baseline", "model": "tiny"},
@@ -179,7 +168,7 @@ def test_a_zero_shot_stage_runs_and_is_reported(tmp_path):
     assert all(s.done for s in again)  # the zero-shot stage is finished on a second plan
 
 
-def test_the_shipped_v2_experiment_plans_every_part(prefixes_hooked, monkeypatch):
+def test_the_shipped_v2_experiment_plans_every_part(monkeypatch):
     monkeypatch.chdir(ROOT)
     cfg = load_config(PipelineConfig, ROOT / "configs/experiments/evidence-v2-cpu.yaml")
     stages = plan(cfg)
@@ -224,13 +213,9 @@ def test_a_students_own_zero_shot_settings(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_tiny_v2_experiment_runs_end_to_end_in_subprocesses(tmp_path, prefixes_hooked):
+def test_a_tiny_v2_experiment_runs_end_to_end_in_subprocesses(tmp_path):
     """Every new kind of stage runs, in its own process (--jobs 2), and lands in the report."""
     from fsa_distill.pipeline.run import run_pipeline
-    from fsa_distill.student import finetune
-
-    if not hasattr(finetune, "APPLIES_INPUT_PREFIX") or "family" not in finetune.FinetuneConfig.model_fields:
-        pytest.skip("needs the lead's finetune.py (prefix hook, families) in this checkout")
     data = json.loads(json.dumps(BASE))
     data.update(output_dir=str(tmp_path / "exp"), seeds=[42], jobs=2, variants=[
         {"name": "prefixed", "pretrain": {"data": PREFIXES}, "finetune": {"prefix": "task"}}],

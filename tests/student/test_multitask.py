@@ -61,15 +61,8 @@ def test_teacher_records_never_include_the_held_out_reviews():
     assert {r.kind for r in only} == {"analysis"} and len(only) < len(records)
 
 
-def test_prefixed_runs_are_refused_until_finetune_applies_prefixes(tmp_path, monkeypatch):
-    from fsa_distill.student import finetune
-
-    monkeypatch.delattr(finetune, "APPLIES_INPUT_PREFIX", raising=False)
-    cfg = MultitaskConfig(**TINY, output_dir=str(tmp_path / "r"))  # prefix "predict: " by default
-    with pytest.raises(FsaError, match="does not apply input prefixes yet"):
-        mt.check_config(cfg)
-    monkeypatch.setattr(finetune, "APPLIES_INPUT_PREFIX", True, raising=False)
-    mt.check_config(cfg)  # with the hook in place it plans
+def test_multitask_checks_its_task(tmp_path):
+    mt.check_config(MultitaskConfig(**TINY, output_dir=str(tmp_path / "r")))  # prefix "predict: " by default
     with pytest.raises(FsaError, match="ATSA only"):
         mt.check_config(MultitaskConfig(**{**TINY, "task": "acsa", "dataset": "rest16"}, prefix="",
                                         multitask={"silver": "beside"}, output_dir="x"))

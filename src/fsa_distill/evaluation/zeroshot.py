@@ -41,6 +41,7 @@ from pydantic import Field, field_validator, model_validator
 from fsa_distill import runs
 from fsa_distill.config import Renamed, StrictConfig
 from fsa_distill.errors import FsaError
+from fsa_distill.teacher.text import sentiment_value  # the teacher's graded labels -> numbers
 from fsa_distill.evaluation.llm_backend import (
     LLMGeneration,
     check_backend_section,
@@ -124,8 +125,8 @@ def teacher_heldout(n_reviews: int = HELDOUT_REVIEWS, seed: int = HELDOUT_SEED) 
     teacher row per item: its analysis of that review (None where it wrote only a rewrite) and the
     overall sentiment read from it (`aggregate`: the sign of the summed graded sentiments)."""
     from fsa_distill.resources import teacher_sample_path
-    from fsa_distill.student.pretrain_data import review_key, split_holdout
-    from fsa_distill.student.pretrain_data import read_records as read_corpus
+    from fsa_distill.teacher.corpus_records import review_key, split_holdout
+    from fsa_distill.teacher.corpus_records import read_records as read_corpus
 
     path = teacher_sample_path()
     _, held = split_holdout(read_corpus([path]), n_reviews, seed)
@@ -355,23 +356,6 @@ def generate_analyses(model, tokenizer, texts: list[str], settings: AnalysisSett
 
 
 _SENTIMENT_LINE = re.compile(r"\bSentiment\s*\d*\s*:\s*([^\n]*)", re.IGNORECASE)
-_STRONG = re.compile(r"\b(?:very|extremely|strongly|highly|really|overwhelmingly|absolutely)\b")
-_WEAK = re.compile(r"\b(?:mild|mildly|slightly|somewhat|moderately|weakly|a bit)\b")
-
-
-def sentiment_value(label: str) -> Optional[float]:
-    """A stated sentiment label on the teacher's 5-point scale -> grade; None if not a sentiment.
-    Labels naming both polarities ("Positive/Negative") or none ("Mild Sentiment", "Mixed",
-    "Neutral") are 0: stated, but no direction."""
-    # Keep the label, not the explanation some answers append: "Positive (the reviewer ...)".
-    text = re.split(r"[(.,;\u2013\u2014]| - ", label.strip().lower(), maxsplit=1)[0]
-    pos, neg = "positiv" in text, "negativ" in text
-    if pos == neg:
-        return 0.0 if (pos or re.search(r"\b(?:neutral|mixed|mild|ambivalent)\b", text)) else None
-    grade = 2.0 if _STRONG.search(text) else 0.5 if _WEAK.search(text) else 1.0
-    return grade if pos else -grade
-
-
 def aggregate(analysis: str) -> dict:
     """{labels, grades, total, decision} for one generated analysis; decision is positive,
     negative or undecided (a zero total, or no readable sentiment at all)."""
@@ -439,19 +423,25 @@ def classification_metrics(gold: list[str], pred: list[str]) -> dict:
 
 
 # ------------------------------------------------------------------------------------------ runs
+def generative_student(spec: str):
+    """(model, tokenizer) of a generative student, through the one Student interface."""
+    from fsa_distill.inference.student import load
+    from fsa_distill.models import default_device
+
+    student = load(spec, device=default_device())
+    if student.family != "generative":
+        raise FsaError(f"model {spec!r}: zero-shot classification scores label words and reads generated "
+                       "analyses, which an extractive student (a tagger) cannot write; use a generative student")
+    return student.model, student.tokenizer
+
+
 def run_student(cfg: ZeroShotConfig, items: list[Item], out: Path, progress: bool) -> tuple[dict, dict]:
     import torch
 
-    from fsa_distill.models import count_parameters, default_device
+    from fsa_distill.models import count_parameters
 
     torch.manual_seed(cfg.seed)  # decoding is greedy; this only pins anything a custom model samples
-    from fsa_distill.inference.student import load
-
-    student = load(cfg.model, device=default_device())
-    if student.family != "generative":
-        raise FsaError(f"model {cfg.model!r}: zero-shot classification scores label words and reads generated "
-                       "analyses, which an extractive student (a tagger) cannot write; use a generative student")
-    model, tokenizer = student.model, student.tokenizer
+    model, tokenizer = generative_student(cfg.model)
     texts = [it.sentence for it in items]
     gold = [it.label for it in items]
     metrics, timing = {}, {}

@@ -38,7 +38,6 @@ from fsa_distill.decoding.generate import DecodeSettings
 from fsa_distill.models.folder import META_FILE
 
 log = logging.getLogger(__name__)
-APPLIES_INPUT_PREFIX = True  # student/prefixes.py: FinetuneConfig.prefix reaches every input
 
 
 class TrainSettings(StrictConfig):

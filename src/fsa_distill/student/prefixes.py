@@ -56,17 +56,9 @@ def model_prefix(meta: dict | None) -> str:
     return value
 
 
-def finetune_applies_prefixes() -> bool:
-    """Whether the fine-tuning recipe (student/finetune.py, another owner's module) applies
-    `FinetuneConfig.prefix` to its inputs. Until it does, a prefixed fine-tuning would train and
-    be scored on bare sentences while its config says otherwise, so planning refuses one."""
-    from fsa_distill.student import finetune
-
-    return getattr(finetune, "APPLIES_INPUT_PREFIX", False) is True
-
-
 def check_prefix_supported(prefix: str, where: str) -> None:
-    if prefix and not finetune_applies_prefixes():
-        raise FsaError(f"{where}: prefix {prefix!r}: the fine-tuning recipe does not apply input prefixes yet "
-                       "(student/finetune.py needs the hook of docs/pipeline.md, 'Task prefixes'); "
-                       "leave prefix empty for now")
+    """Every stage that trains on task inputs applies the prefix (fine-tuning, the multi-task
+    recipe, and the Student interface at inference): a prefix is refused only where it is not
+    one line of text."""
+    if prefix and (not prefix.strip() or "\n" in prefix):
+        raise FsaError(f"{where}: prefix {prefix!r}: must be text on one line (or empty for none)")

@@ -102,7 +102,7 @@ def parse_analysis(analysis: str) -> list[TeacherTarget]:
 def map_sentiment(label: str) -> str | None:
     """The teacher's graded label -> positive / negative / neutral; "conflict" for a label that
     names both directions or "mixed"; None where it states no readable sentiment."""
-    from fsa_distill.evaluation.zeroshot import sentiment_value
+    from fsa_distill.teacher.text import sentiment_value
 
     head = re.split(r"[(.,;\u2013\u2014]| - ", label.strip().lower(), maxsplit=1)[0]
     if "mixed" in head or ("positiv" in head and "negativ" in head):
@@ -209,7 +209,7 @@ def silver_examples(records: Iterable, exclude_reviews: Iterable[str] = ()) -> S
     """Silver examples from corpus records (student.pretrain_data.CorpusRecord: analyses only;
     rewrites have no structure). `exclude_reviews`: review texts not to use (e.g. the held-out
     reviews the teacher-agreement check reads)."""
-    from fsa_distill.student.pretrain_data import review_key
+    from fsa_distill.teacher.corpus_records import review_key
 
     banned = {review_key(t) for t in exclude_reviews}
     result = SilverResult()
@@ -282,7 +282,7 @@ def shipped_report(exclude_holdout: int = 50, seed: int = 42) -> dict:
     teacher-agreement check reads, so the silver data never includes them."""
     from fsa_distill.benchmark.data import TASK_DATASETS, load_split
     from fsa_distill.resources import teacher_sample_path
-    from fsa_distill.student.pretrain_data import read_records, split_holdout
+    from fsa_distill.teacher.corpus_records import read_records, split_holdout
 
     records = read_records([teacher_sample_path()])
     _, held = split_holdout(records, exclude_holdout, seed) if exclude_holdout else ([], [])
