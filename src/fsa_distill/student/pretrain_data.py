@@ -1,20 +1,10 @@
-"""Read teacher corpora into (review -> response) pairs for distillation pretraining.
+"""Distillation pretraining pairs (review -> teacher response) from teacher corpus records.
 
-Two record formats are accepted, line by line, in JSONL files (optionally .gz):
-
-* ours, written by `fsa-distill generate`: `text`, `response`, `kind` ("analysis" | "rewrite"),
-  `domain`, `teacher`, `ok` (records with ok == false are skipped: the teacher stage flags, rather
-  than deletes, answers that failed its checks);
-* the reference's (reference-system.md §4b): `Text` plus one of `mixtral_response`,
-  `llama2_response`, `chatgpt_response`. The kind is not stored, so it is inferred: analyses always
-  start with "Opinion Target". The domain comes from the path when it names one (the reference
-  corpus lives under `.../restaurant/...` and `.../computer/...`).
-
-A pair is built as in the reference (§4c): source = review with '\n' -> [NL], no prefix, at most
-128 tokens; target = response with '\n' -> [NL], at most 400 tokens, ending in EOS. Analyses and
-rewrites are pooled. Beyond the reference: an optional task prefix per kind (an ablation switch)
-and mixing weights per kind and per domain (0 drops a kind or domain; 2.5 repeats every record
-twice and a random half of them a third time).
+Reading the corpus formats (ours and the reference's), mixing weights and the held-out reviews
+live in teacher/corpus_records.py (re-exported here). A pair is built as in the reference (§4c):
+source = review with '\n' -> [NL], no prefix, at most 128 tokens; target = response with '\n' ->
+[NL], at most 400 tokens, ending in EOS. Analyses and rewrites are pooled; an optional task prefix
+per kind is the ablation switch (student/prefixes.py).
 """
 
 from __future__ import annotations
