@@ -111,3 +111,18 @@ def stop(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=30)
+
+
+def serve_once(args: list[str], texts: list[str], log: Path | None = None) -> tuple[httpx.Response, dict]:
+    """Start `fsa-distill serve ARGS` on a free loopback port, POST `texts` once, read /v1/model,
+    stop the server: (the predict response, the model info)."""
+    port = free_port()
+    proc = start_serve([*args, "--port", str(port)], log=log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base, proc=proc)
+        r = httpx.post(base + "/v1/predict", json={"texts": texts}, timeout=60)
+        info = httpx.get(base + "/v1/model", timeout=10).json()
+    finally:
+        stop(proc)
+    return r, info

@@ -12,7 +12,7 @@ import time
 
 import httpx
 import pytest
-from serving_helpers import REPO, free_port, start_serve, stop, wait_healthy
+from serving_helpers import REPO, free_port, serve_once, start_serve, stop, wait_healthy
 
 from fsa_distill.cli import main
 from fsa_distill.serving.commands import is_loopback
@@ -52,16 +52,7 @@ def test_bad_options_are_one_line_errors(capsys):
 @pytest.mark.slow
 def test_serve_fast_int8_answers_and_says_how(tiny_dir, tmp_path):
     pytest.importorskip("ctranslate2")
-    port = free_port()
-    proc = start_serve(["-m", str(tiny_dir), "--port", str(port), "--fast", "--compute-type", "int8"],
-                       log=tmp_path / "log")
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(base, proc=proc)
-        r = httpx.post(base + "/v1/predict", json={"texts": [PASTA, ""]}, timeout=60)
-        info = httpx.get(base + "/v1/model", timeout=10).json()
-    finally:
-        stop(proc)
+    r, info = serve_once(["-m", str(tiny_dir), "--fast", "--compute-type", "int8"], [PASTA, ""], log=tmp_path / "log")
     assert r.status_code == 200 and [x["text"] for x in r.json()["results"]] == [PASTA, ""]
     assert info["fast"] is True and info["compute_type"] == "int8"
 
@@ -70,16 +61,8 @@ def test_serve_fast_int8_answers_and_says_how(tiny_dir, tmp_path):
 def test_serve_round_trip_with_the_tiny_model(tiny_dir, tmp_path):
     from fsa_distill.inference import SentimentAnalyzer
 
-    port = free_port()
-    proc = start_serve(["-m", str(tiny_dir), "--port", str(port), "--max-wait-ms", "5"], log=tmp_path / "log")
-    base = f"http://127.0.0.1:{port}"
     texts = [PASTA, "The battery life is amazing.", "", "Service was slow."]
-    try:
-        wait_healthy(base, proc=proc)
-        r = httpx.post(base + "/v1/predict", json={"texts": texts}, timeout=60)
-        info = httpx.get(base + "/v1/model", timeout=10).json()
-    finally:
-        stop(proc)
+    r, info = serve_once(["-m", str(tiny_dir), "--max-wait-ms", "5"], texts, log=tmp_path / "log")
     assert r.status_code == 200
     expected = SentimentAnalyzer.from_pretrained(tiny_dir, device="cpu").predict(texts)
     assert r.json()["results"] == [e.to_dict() for e in expected]

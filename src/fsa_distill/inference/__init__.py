@@ -25,7 +25,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-from fsa_distill.benchmark.data import TASKS
 from fsa_distill.benchmark.targets import parse_pairs
 from fsa_distill.decoding.spans import find_spans
 from fsa_distill.errors import FsaError

@@ -265,12 +265,18 @@ def check_inputs(cfg: FinetuneConfig) -> None:
 
 def finetune(cfg: FinetuneConfig, progress: bool = True) -> dict:
     """Run one fine-tuning; a finished run with the same config is returned without redoing it."""
+    return run_recipe(FinetuneRecipe, cfg, progress)
+
+
+def run_recipe(recipe_cls, cfg: FinetuneConfig, progress: bool = True) -> dict:
+    """Check the inputs, return the finished run with this config if there is one, else run
+    `recipe_cls` (FinetuneRecipe or a subclass: the multi-task recipe) from setup to save."""
     check_inputs(cfg)
     done = finished_run(cfg)
     if done is not None:
         log.info("%s: finished with the same config, skipping", done["run_dir"])
         return done
-    recipe = FinetuneRecipe(cfg, progress)
+    recipe = recipe_cls(cfg, progress)
     recipe.setup()
     recipe.train()
     recipe.evaluate()
@@ -338,11 +344,16 @@ class FinetuneRecipe:
 
     def _generative(self):
         from fsa_distill.models import load_student
-        from fsa_distill.student.prefixes import apply_prefix
 
         model, tokenizer = load_student(self.cfg.model)
-        sources, targets = build_pairs(self.cfg.task, self.train_examples)
-        return model, tokenizer, tokenize_pairs(tokenizer, apply_prefix(sources, self.prefix), targets)
+        return model, tokenizer, tokenize_pairs(tokenizer, *self.task_pairs(self.train_examples))
+
+    def task_pairs(self, examples) -> tuple[list[str], list[str]]:
+        """(prefixed sentence, target string) pairs for a generative student."""
+        from fsa_distill.student.prefixes import apply_prefix
+
+        sources, targets = build_pairs(self.cfg.task, examples)
+        return apply_prefix(sources, self.prefix), targets
 
     def _extractive(self, base: str):
         """A tagger for this task: a tagger folder for the same task and labels goes on training;
@@ -357,9 +368,10 @@ class FinetuneRecipe:
 
         cfg = self.cfg
         categories = category_inventory(self.all_labelled) if cfg.task == "acsa" else []
-        model = load_tagger(base) if is_tagger_folder(base) else None
-        if model is not None and (model.config.task, list(model.config.categories)) == (cfg.task, categories):
-            tokenizer = AutoTokenizer.from_pretrained(base)
+        if is_tagger_folder(base):  # a tagger goes on training; other heads are replaced
+            model, tokenizer = load_tagger(base), AutoTokenizer.from_pretrained(base)
+            if (model.config.task, list(model.config.categories)) != (cfg.task, categories):
+                model = for_task(model.encoder, cfg.task, categories, seed=cfg.seed)
         else:
             encoder, tokenizer = encoder_of(base)
             model = for_task(encoder, cfg.task, categories, seed=cfg.seed)
@@ -431,6 +443,10 @@ class FinetuneRecipe:
         self.timing["test_eval_s"] = time.perf_counter() - t2
         self.timing["total_s"] = time.perf_counter() - self.t0
 
+    def extra_info(self) -> dict:
+        """What a subclass adds to run_info.json (the multi-task recipe: its streams)."""
+        return {}
+
     def save(self) -> dict:
         """run_info.json and metrics.json (last), the model card; the trainer's scratch folder goes."""
         cfg, sel, metrics = self.cfg, self.selection, self.scores.metrics
@@ -441,7 +457,8 @@ class FinetuneRecipe:
                 "steps": self.hf_trainer.state.global_step, "train_loss": self.train_out.training_loss,
                 "bf16": self.bf16, "best_epoch": sel.best_epoch, "best_dev_f1": sel.best_f1, **sel.convergence(),
                 "timing": self.timing, "generation": self.scores.timing,
-                "unavailable_views": self.scores.unavailable, "environment": environment_info()}
+                "unavailable_views": self.scores.unavailable, "environment": environment_info(),
+                **self.extra_info()}
         if self.best_dir is not None:
             write_model_card(self.best_dir, cfg, self.meta, metrics, info)
         runs.write_run_record(self.run_dir, info, metrics)

@@ -45,7 +45,7 @@ from pydantic import Field
 
 from fsa_distill.config import StrictConfig
 from fsa_distill.errors import FsaError
-from fsa_distill.student.finetune import FinetuneConfig, FinetuneRecipe, finished_run
+from fsa_distill.student.finetune import FinetuneConfig, FinetuneRecipe
 from fsa_distill.student.prefixes import EXPLAIN, PREDICT, check_prefix_supported, task_prefix
 
 log = logging.getLogger(__name__)
@@ -229,27 +229,20 @@ class MultitaskRecipe(FinetuneRecipe):
             self.silver = silver_train_examples(mt, cfg.task)
         self.train_ds = self.mixed_dataset()
 
-    def task_pairs(self, examples) -> tuple[list[str], list[str]]:
-        from fsa_distill.student.finetune import build_pairs
-        from fsa_distill.student.prefixes import apply_prefix
-
-        sources, targets = build_pairs(self.cfg.task, examples)
-        return apply_prefix(sources, task_prefix(self.cfg.task, self.cfg.prefix)), targets
-
     def mixed_dataset(self):
         import datasets
 
         from fsa_distill.decoding.text import to_model_text
 
+        from fsa_distill.student.finetune import tokenize_pairs
+
         cfg, mt, tok = self.cfg, self.cfg.multitask, self.tokenizer
-        sources, targets = self.task_pairs(self.train_examples)
-        enc = tok([to_model_text(s) for s in sources])
-        labels = tok(text_target=[to_model_text(t) for t in targets])["input_ids"]
-        n_task, teacher = len(sources), []
+        task = tokenize_pairs(tok, *self.task_pairs(self.train_examples))
+        n_task, teacher = len(task), []
         if mt.teacher_text and mt.alpha < 1:
             teacher = mixed_sample(teacher_records(mt, cfg.seed), max(1, round(mt.mix_ratio * n_task)), cfg.seed)
         w_task, w_teacher = stream_weights(n_task, len(teacher), mt.alpha)
-        ids, mask, lab = list(enc["input_ids"]), list(enc["attention_mask"]), list(labels)
+        ids, mask, lab = list(task["input_ids"]), list(task["attention_mask"]), list(task["labels"])
         if teacher:
             t_enc = tok([mt.explain_prefix + to_model_text(r.text) for r in teacher],
                         max_length=mt.max_source_length, truncation=True)
@@ -281,16 +274,12 @@ class MultitaskRecipe(FinetuneRecipe):
     def silver_phase(self) -> None:
         """`silver_epochs` epochs on the silver pairs alone (no dev selection), then the normal run
         continues from these weights."""
-        import datasets
         from transformers import DataCollatorForSeq2Seq, Seq2SeqTrainer, Seq2SeqTrainingArguments
 
-        from fsa_distill.decoding.text import to_model_text
+        from fsa_distill.student.finetune import tokenize_pairs
 
         cfg, tr = self.cfg, self.cfg.train
-        sources, targets = self.task_pairs(self.silver)
-        enc = self.tokenizer([to_model_text(s) for s in sources])
-        ds = datasets.Dataset.from_dict({"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
-                                         "labels": self.tokenizer(text_target=[to_model_text(t) for t in targets])["input_ids"]})
+        ds = tokenize_pairs(self.tokenizer, *self.task_pairs(self.silver))
         args = Seq2SeqTrainingArguments(
             output_dir=str(self.run_dir / "trainer-silver"), per_device_train_batch_size=tr.batch_size,
             num_train_epochs=cfg.multitask.silver_epochs, learning_rate=tr.learning_rate, lr_scheduler_type="linear",
@@ -303,15 +292,13 @@ class MultitaskRecipe(FinetuneRecipe):
         self.timing["silver_phase_s"] = out.metrics.get("train_runtime")
         self.streams["silver_phase_steps"] = out.global_step
 
+    def extra_info(self) -> dict:
+        return {"multitask": self.streams, "recipe": "multitask"}
+
     def save(self) -> dict:
         import shutil
 
-        from fsa_distill import runs
-
         result = super().save()
-        result["info"]["multitask"] = self.streams
-        result["info"]["recipe"] = "multitask"
-        runs.write_run_record(self.run_dir, result["info"], result["metrics"])  # metrics.json last, again
         shutil.rmtree(self.run_dir / "trainer-silver", ignore_errors=True)
         return result
 
@@ -337,19 +324,10 @@ def check_config(cfg: MultitaskConfig, where: str = "multitask") -> None:
 
 def multitask(cfg: MultitaskConfig, progress: bool = True) -> dict:
     """Run one multi-task training (or return the finished run with the same config)."""
-    from fsa_distill.student.finetune import check_inputs
+    from fsa_distill.student.finetune import run_recipe
 
     check_config(cfg)
-    check_inputs(cfg)
-    done = finished_run(cfg)
-    if done is not None:
-        log.info("%s: finished with the same config, skipping", done["run_dir"])
-        return done
-    recipe = MultitaskRecipe(cfg, progress)
-    recipe.setup()
-    recipe.train()
-    recipe.evaluate()
-    return recipe.save()
+    return run_recipe(MultitaskRecipe, cfg, progress)
 
 
 if __name__ == "__main__":  # python -m fsa_distill.student.multitask JOB.yaml [--quiet] (the pipeline's jobs)

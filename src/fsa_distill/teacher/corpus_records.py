@@ -31,7 +31,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from fsa_distill.decoding.text import to_model_text
 from fsa_distill.errors import FsaError
 from fsa_distill.limits import echo
 from fsa_distill.resources import json_object, text_lines
