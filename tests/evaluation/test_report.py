@@ -116,7 +116,7 @@ def test_fractions_are_keyed_apart_and_per_seed_table(tmp_path):
     assert deltas[0.1]["delta_mean"] == pytest.approx(3.0) and deltas[0.1]["seeds"] == 2
     md = (tmp_path / "rep" / "report.md").read_text()
     assert "| baseline | atsa/rest14 @10% train | normal | 2 | 30.00 ± 0.00 |" in md
-    assert "## F1 per seed" in md and "| distilled | atsa/rest14 @10% train | 52 | 34.00 |" in md
+    assert "## F1 per seed" in md and "| distilled | atsa/rest14 @10% train | 52 | – | – | 34.00 |" in md
     assert "delta_by_view.png" in result["plots"]
     seeds_csv = (tmp_path / "rep" / "report_seeds.csv").read_text().splitlines()
     assert seeds_csv[0].startswith("model,task,dataset,train_fraction,seed") and len(seeds_csv) == 9
@@ -177,3 +177,19 @@ def test_a_model_can_have_its_own_baseline(tmp_path):
     assert by["tagger-distilled"]["baseline"] == "tagger"
     assert by["tagger-distilled"]["delta_mean"] == pytest.approx(2.5)
     assert by["tagger"]["baseline"] == "baseline" and by["tagger"]["delta_mean"] == pytest.approx(19.5)
+
+
+def test_the_per_seed_table_says_which_runs_converged(tmp_path):
+    for seed, converged, best in ((42, True, 5.0), (52, False, 8.0)):
+        d = make_run(tmp_path, "tagger", "atsa", "rest14", seed, {"normal": 0.6})
+        info = json.loads((d / "run_info.json").read_text())
+        (d / "run_info.json").write_text(json.dumps({**info, "converged": converged, "best_epoch": best,
+                                                     "epoch_cap": 8}))
+    make_run(tmp_path, "plain", "atsa", "rest14", 42, {"normal": 0.5})  # no early stopping recorded
+    result = write_report([tmp_path], tmp_path / "rep")
+    md = result["markdown"]
+    assert "| tagger | atsa/rest14 | 42 | yes | 5 / 8 | 60.00 |" in md
+    assert "| tagger | atsa/rest14 | 52 | no | 8 / 8 | 60.00 |" in md
+    assert "| plain | atsa/rest14 | 42 | – | – | 50.00 |" in md
+    seeds = json.loads((tmp_path / "rep" / "report.json").read_text())["per_seed"]
+    assert {r["seed"]: r["converged"] for r in seeds if r["model"] == "tagger"} == {42: True, 52: False}

@@ -62,14 +62,31 @@ def summarize(table: dict) -> list[dict]:
     return rows
 
 
-def per_seed_rows(table: dict) -> list[dict]:
-    """One row per (model, task, dataset, fraction, seed) with the F1 of every view."""
+def convergence(runs: list[dict]) -> dict:
+    """{(label, task, dataset, fraction, seed): {converged, best_epoch, epoch_cap}} from each fine-tuning's
+    record (`converged` None where the run had no early stopping: nothing says when it would have stopped)."""
+    out = {}
+    for run in runs:
+        info = run["info"]
+        if info.get("kind") != "finetune" or "task" not in info:
+            continue
+        key = (_label(info), info["task"], Path(str(info["dataset"])).name, float(info.get("data_fraction") or 1.0),
+               info.get("seed", 0))
+        out[key] = {"converged": info.get("converged"), "best_epoch": info.get("best_epoch"),
+                    "epoch_cap": info.get("epoch_cap", info.get("epochs"))}
+    return out
+
+
+def per_seed_rows(table: dict, runs: list[dict] = ()) -> list[dict]:
+    """One row per (model, task, dataset, fraction, seed) with the F1 of every view, and whether
+    that fine-tuning converged (its best dev evaluation `patience` evaluations before the end)."""
     rows: dict = {}
+    conv = convergence(list(runs))
     for (label, task, dataset, fraction, view), by_seed in table.items():
         for seed, m in by_seed.items():
-            row = rows.setdefault((label, task, dataset, fraction, seed),
-                                  {"model": label, "task": task, "dataset": dataset, "train_fraction": fraction,
-                                   "seed": seed})
+            key = (label, task, dataset, fraction, seed)
+            row = rows.setdefault(key, {"model": label, "task": task, "dataset": dataset, "train_fraction": fraction,
+                                        "seed": seed, **conv.get(key, {})})
             row[f"f1_{view}"] = 100 * m["f1"]
     out = list(rows.values())
     out.sort(key=lambda x: (x["task"], x["dataset"], -x["train_fraction"], x["model"], x["seed"]))
@@ -230,6 +247,15 @@ def _where(r: dict) -> str:
     return f"{r['task']}/{r['dataset']}" + (f" @{100 * frac:g}% train" if frac < 1 else "")
 
 
+def _converged(flag) -> str:
+    return {True: "yes", False: "no"}.get(flag, "–")
+
+
+def _epochs(r: dict) -> str:
+    best, cap = r.get("best_epoch"), r.get("epoch_cap")
+    return "–" if best is None else f"{best:g} / {cap:g}" if cap is not None else f"{best:g}"
+
+
 def _seeds(n: int) -> str:
     return f"{n}" if n > 1 else "1 seed"
 
@@ -252,11 +278,15 @@ def markdown(rows, drows, zrows, seed_rows=(), costs=()) -> str:
                          f"{d['delta_mean']:+.2f} | {ci} | {_fmt(d['p_value'], 3)} | {_fmt(d.get('p_holm'), 3)} |")
     if seed_rows:
         views = [v for v in VIEW_ORDER if any(f"f1_{v}" in r for r in seed_rows)]
-        lines += ["", "## F1 per seed", "", "| model | task/dataset | seed | " + " | ".join(views) + " |",
-                  "|---|---|---:|" + "---:|" * len(views)]
+        lines += ["", "## F1 per seed", "",
+                  "converged: the run stopped early with its best dev F1 `patience` evaluations before the end "
+                  "(no: it was still improving at the epoch cap; –: no early stopping). Comparisons between "
+                  "runs that did not converge measure speed of learning, not what a model can learn.", "",
+                  "| model | task/dataset | seed | converged | best epoch / cap | " + " | ".join(views) + " |",
+                  "|---|---|---:|---|---:|" + "---:|" * len(views)]
         for r in seed_rows:
-            lines.append(f"| {r['model']} | {_where(r)} | {r['seed']} | "
-                         + " | ".join(_fmt(r.get(f"f1_{v}")) for v in views) + " |")
+            lines.append(f"| {r['model']} | {_where(r)} | {r['seed']} | {_converged(r.get('converged'))} | "
+                         f"{_epochs(r)} | " + " | ".join(_fmt(r.get(f"f1_{v}")) for v in views) + " |")
     if costs:
         lines += ["", "## Cost (wall time of each stage, summed over its runs)", "",
                   "| stage | what | runs | optimizer steps | minutes | device |", "|---|---|---:|---:|---:|---|"]
@@ -465,7 +495,7 @@ def write_report(roots, out_dir: str | Path, baseline: str | None = None, extra_
     if not runs:
         raise FsaError(f"no finished runs (run_info.json + metrics.json) under {', '.join(map(str, roots))}")
     table = collect(runs)
-    rows, drows, zrows, seed_rows = summarize(table), deltas(table, baseline, baselines), zeroshot_rows(runs), per_seed_rows(table)
+    rows, drows, zrows, seed_rows = summarize(table), deltas(table, baseline, baselines), zeroshot_rows(runs), per_seed_rows(table, runs)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     pre = extra_dirs if isinstance(extra_dirs, dict) else {str(d): Path(d).name for d in extra_dirs}

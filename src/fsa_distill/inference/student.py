@@ -78,7 +78,7 @@ class Student:
         # reads it wherever it reads a sentence.
         self.input_prefix = self.meta.get("input_prefix") or ""
         if not isinstance(self.input_prefix, str):
-            raise FsaError(f"input_prefix in the model's fsa_distill.json must be a string")
+            raise FsaError("input_prefix in the model's fsa_distill.json must be a string")
         warned = getattr(tokenizer, "deprecation_warnings", None)
         if isinstance(warned, dict):  # transformers' own "longer than ..." notice: we count truncation ourselves
             warned["sequence-length-is-longer-than-the-specified-maximum"] = True
@@ -199,8 +199,9 @@ class ExtractiveStudent(Student):
         from fsa_distill.decoding import tags
 
         if self.task == "acsa":
-            probs = out["category_logits"][row].sigmoid().tolist()
-            return tags.acsa_string(probs, self.model.config.categories)
+            return tags.acsa_string(out["category_logits"][row].sigmoid().tolist(),
+                                    out["category_polarity_logits"][row].sigmoid().tolist(),
+                                    self.model.config.categories)
         mask = enc["attention_mask"][row].tolist()
         offsets = [tuple(o) if m else (0, 0) for o, m in zip(enc["offset_mapping"][row].tolist(), mask)]
         bio = out["bio_logits"][row].argmax(-1).tolist()

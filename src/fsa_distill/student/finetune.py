@@ -35,6 +35,7 @@ from fsa_distill import runs
 from fsa_distill.benchmark.views import VIEWS
 from fsa_distill.config import StrictConfig
 from fsa_distill.decoding.generate import DecodeSettings
+from fsa_distill.errors import FsaError
 from fsa_distill.models.folder import META_FILE
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,9 @@ log = logging.getLogger(__name__)
 
 class TrainSettings(StrictConfig):
     learning_rate: float = Field(3e-4, gt=0)
+    head_learning_rate: float | None = Field(None, gt=0, description="extractive student: the learning rate of "
+                                             "its new task heads (None: learning_rate); the encoder is pretrained, "
+                                             "the heads start from random weights")
     weight_decay: float = Field(0.01, ge=0)
     adam_epsilon: float = Field(1e-6, gt=0)
     batch_size: int = Field(16, gt=0)
@@ -181,7 +185,10 @@ class DevSelection:
         improved = m["f1"] > self.best_f1
         point["best"] = improved
         self.curve.append(point)
-        self.since_best = 0 if improved else self.since_best + 1
+        # Evaluations before the first F1 above 0 do not count against patience: a head that has not
+        # started to fire yet (all ACSA sigmoids under the threshold in the first epochs) is not a
+        # run that stopped improving.
+        self.since_best = 0 if improved or m["f1"] == 0 == self.best_f1 else self.since_best + 1
         if improved:
             self.best_f1, self.best_epoch, self.best_step = m["f1"], point["epoch"], point["step"]
             if self.best_dir is not None:
@@ -200,7 +207,9 @@ class DevSelection:
         """Whether the run converged: it stopped with its best at least `patience` evaluations
         before the end (None where no patience was set: nothing says when it would have stopped)."""
         patience = self.cfg.train.patience
-        return {"converged": (self.since_best >= patience) if patience else None, "stopped_early": self.stopped_early,
+        learned = self.best_f1 > 0
+        return {"converged": (learned and self.since_best >= patience) if patience else None,
+                "stopped_early": self.stopped_early,
                 "evaluations": len(self.curve), "evaluations_after_best": self.since_best, "patience": patience,
                 "best_step": self.best_step, "epoch_cap": self.cfg.train.epochs}
 
@@ -330,9 +339,10 @@ class FinetuneRecipe:
         set_seed(cfg.seed)
         self.family = resolve_family(cfg)
         self.prefix = task_prefix(cfg.task, cfg.prefix)
+        if cfg.train.head_learning_rate is not None and self.family != "extractive":
+            raise FsaError("train.head_learning_rate: only an extractive student has task heads of its own "
+                           f"({cfg.model} is {self.family})")
         if self.prefix and self.family == "extractive":
-            from fsa_distill.errors import FsaError
-
             raise FsaError(f"prefix {cfg.prefix!r}: input prefixes are for generative students; an extractive "
                            "student reads the sentence itself")
         base = resolve_model(cfg.model)
@@ -403,7 +413,7 @@ class FinetuneRecipe:
         if tr.freeze_embeddings:  # the 30k-word table: most of the encoder's parameters, rarely worth moving
             self.model.get_input_embeddings().weight.requires_grad_(False)
         # The reference decays every parameter (no bias/LayerNorm exclusion): build the optimizer ourselves.
-        optimizer = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=tr.learning_rate, weight_decay=tr.weight_decay,
+        optimizer = torch.optim.AdamW(self.param_groups(), lr=tr.learning_rate, weight_decay=tr.weight_decay,
                                       eps=tr.adam_epsilon)
         collator = TaggerCollator(self.tokenizer.pad_token_id) if self.family == "extractive" else \
             DataCollatorForSeq2Seq(self.tokenizer, model=self.model, label_pad_token_id=-100)
@@ -411,6 +421,16 @@ class FinetuneRecipe:
         return Seq2SeqTrainer(model=self.model, args=args, train_dataset=self.train_ds, data_collator=collator,
                               processing_class=self.tokenizer, optimizers=(optimizer, None),
                               callbacks=[self.selection.callback])
+
+    def param_groups(self) -> list[dict]:
+        """What the optimizer moves: every trainable parameter at `learning_rate`, the tagger's task
+        heads (everything outside its encoder) at `head_learning_rate` where one is set."""
+        params = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
+        head_lr = self.cfg.train.head_learning_rate
+        if head_lr is None:
+            return [{"params": [p for _, p in params]}]
+        return [{"params": [p for n, p in params if n.startswith("encoder.")]},
+                {"params": [p for n, p in params if not n.startswith("encoder.")], "lr": head_lr}]
 
     def train(self) -> None:
         """Train, selecting on dev as it goes (and once at the end)."""
