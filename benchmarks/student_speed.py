@@ -13,8 +13,9 @@ vocabulary) with the encoder keys/values of the cross-attention computed once. P
 and softmaxes are not useful work and are not counted, so the share of peak says how much of the
 machine each path turns into model arithmetic. Peak is given two ways: a float32 matrix product of
 2048 x 2048 measured here with the same threads (what a well-tuned kernel gets), and the nominal
-cores x clock x FLOPs per cycle (32 with AVX2 FMA, 64 with AVX-512 on two FMA units; logical cores
-that are SMT siblings share one core's units, so the nominal figure is an upper bound). int8 paths are
+cores x reported clock x FLOPs per cycle (32 with AVX2 FMA, 64 with AVX-512 on two FMA units; a
+boost clock above the reported one can put the measured GEMM over it, SMT siblings sharing a core's
+units can put it far under). int8 paths are
 compared with the float32 peak (their arithmetic is integer; the share says what they deliver, not
 how close to the int8 peak they are).
 
