@@ -19,7 +19,7 @@ import numpy as np
 
 from fsa_distill.benchmark.views import VIEWS
 from fsa_distill.errors import FsaError
-from fsa_distill.runs import find_runs, write_json
+from fsa_distill.runs import SUMMARY_FILE, find_runs, read_json, write_json
 
 VIEW_ORDER = list(VIEWS)
 
@@ -216,9 +216,9 @@ def cost_rows(runs: list[dict], pretrain_dirs: dict) -> list[dict]:
     summed over seeds, from the runs' own records (so a table built across sittings adds up)."""
     rows = []
     for d, label in pretrain_dirs.items():
-        f = Path(d) / "summary.json"
+        f = Path(d) / SUMMARY_FILE
         if f.is_file():
-            summary = json.loads(f.read_text(encoding="utf-8"))
+            summary = read_json(f, SUMMARY_FILE)
             rows.append({"stage": "pretrain", "what": label, "runs": 1, "steps": summary.get("steps"),
                          "minutes": (summary.get("wall_time_s") or 0) / 60, "device": None})
     groups: dict = defaultdict(list)

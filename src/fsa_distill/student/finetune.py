@@ -36,7 +36,7 @@ from fsa_distill.benchmark.views import VIEWS
 from fsa_distill.config import StrictConfig
 from fsa_distill.decoding.generate import DecodeSettings
 from fsa_distill.errors import FsaError
-from fsa_distill.models.folder import META_FILE
+from fsa_distill.models.folder import write_meta
 
 log = logging.getLogger(__name__)
 
@@ -215,11 +215,12 @@ class DevSelection:
 
 
 def write_model_card(model_dir: Path, cfg: FinetuneConfig, meta: dict, metrics: dict, info: dict) -> None:
-    """fsa_distill.json (what `load` reads: family, task, decode settings, scores) and README.md."""
+    """The saved best model's fsa_distill.json completed with the run's results (what `load`
+    reads: family, task, decode settings, scores) and its README.md."""
     scores = {v: {k: m[k] for k in ("precision", "recall", "f1")} for v, m in metrics.items()}
     base_meta = meta.get("base_model_meta") or {}
     teacher = base_meta.get("teacher")
-    runs.write_json(model_dir / META_FILE, {
+    write_meta(model_dir, {
         **meta, "kind": "finetuned", "task": cfg.task, "dataset": cfg.dataset, "seed": cfg.seed,
         "base_model": cfg.model, "teacher": teacher, "best_epoch": info.get("best_epoch"),
         "dev_f1": info.get("best_dev_f1"), "converged": info.get("converged"), "scores": scores,

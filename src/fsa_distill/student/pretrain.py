@@ -39,7 +39,7 @@ from fsa_distill import runs
 from fsa_distill.config import Renamed, StrictConfig
 from fsa_distill.errors import FsaError
 from fsa_distill.limits import clip
-from fsa_distill.models.folder import META_FILE, check_model_spec, check_weights
+from fsa_distill.models.folder import check_model_spec, check_weights, write_meta
 from fsa_distill.resources import check_output_dir
 
 log = logging.getLogger(__name__)
@@ -216,7 +216,7 @@ def _export_model_folder(src: Path, dst: Path, meta: dict) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(src, tmp, ignore=lambda d, names: [n for n in names if n in TRAINING_STATE_FILES
                                                         or n.startswith("rng_state")])
-    runs.write_json(tmp / META_FILE, meta)
+    write_meta(tmp, meta)
     write_model_card(tmp, meta)
     shutil.rmtree(dst, ignore_errors=True)
     tmp.rename(dst)
@@ -253,7 +253,7 @@ def _check_output_dir(cfg: PretrainConfig, out: Path) -> Optional[dict]:
     if not (out / runs.CONFIG_FILE).exists():
         return None
     if runs.finished(out, cfg, "pretrain", also=("final_model/config.json",)):
-        return runs.read_json(out / "summary.json")
+        return runs.read_json(out / runs.SUMMARY_FILE)
     if not runs.same_config(out / runs.CONFIG_FILE, cfg) and (last_complete_checkpoint(out / "checkpoints") or (out / "final_model").exists()):
         raise FsaError(f"{out}: holds a run with a different config (see its config.yaml); "
                        "choose another output_dir or delete it")
@@ -403,7 +403,7 @@ class PretrainRecipe:
             runs.write_curve(self.out, "loss_curve", _loss_curve(state.log_history),
                              fields=["step", "train_loss", "val_loss", "lr"])
             summary = self.summary(meta, best_val, best_step)
-            runs.write_json(self.out / "summary.json", summary)
+            runs.write_json(self.out / runs.SUMMARY_FILE, summary, atomic=True)
             log.info("pretraining done: %s", json.dumps({k: summary[k] for k in (
                 "steps", "final_val_loss", "best_val_loss", "target_tokens_per_s", "padding_fraction")}))
         self.trainer.accelerator.wait_for_everyone()  # no rank exits before the model is written
