@@ -212,18 +212,9 @@ def read_yaml(path: str | Path) -> dict:
         raise FsaError(f"{path}: is a folder, not a config file")
     if not path.is_file():
         raise FsaError(f"{path}: not a regular file")
-    limit = limits.MAX_CONFIG_BYTES
-    with open(path, "rb") as f:
-        raw = f.read(limit + 1)
-    if len(raw) > limit:
-        raise FsaError(f"{path}: larger than {limit} bytes, too big for a config "
-                       "(raise FSA_DISTILL_MAX_CONFIG_BYTES)")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = raw[:e.start].count(b"\n") + 1
-        raise FsaError(f"{path}: line {line}: not valid UTF-8 "
-                       f"(byte 0x{raw[e.start]:02x}); save the file as UTF-8") from None
+    from fsa_distill.resources import decode_utf8, read_bytes
+
+    text = decode_utf8(read_bytes(path, limit_name="MAX_CONFIG_BYTES"), path, "; save the file as UTF-8")
     loader = _ConfigLoader(text)
     loader.name = str(path)
     try:

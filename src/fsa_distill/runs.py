@@ -145,10 +145,14 @@ def write_model_card(folder: Path, title: str, facts: list[str], intro: str = ""
 
 # ----------------------------------------------------------------------------------- reading
 def read_json(path: Path, what: str = "run file"):
+    """A run file, through the one bounded JSON reader (resources.read_json): size and nesting
+    bounded, a syntax error one line naming the file (`what` says which record it is)."""
+    from fsa_distill.resources import read_json as read_bounded_json
+
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise FsaError(f"{path}: unreadable {what} ({getattr(e, 'msg', type(e).__name__)})") from None
+        return read_bounded_json(path)
+    except FsaError as e:
+        raise FsaError(f"{e} (the {what})") from None
 
 
 def same_config(stored: Path, cfg: BaseModel) -> bool:

@@ -4,8 +4,6 @@ import json
 import subprocess
 import sys
 
-import pytest
-
 from fsa_distill.benchmark.data import load_split
 from fsa_distill.cli import main
 

@@ -113,7 +113,7 @@ def read_source(fmt: str, source: str, split: str, opts: ImportOptions, report: 
 def read_benchmark(path: Path) -> list[RawSentence]:
     """A benchmark-schema file read leniently (offsets re-found where they miss), for repairing
     hand-written files; the strict reader is benchmark.data.load_file."""
-    from fsa_distill.benchmark.data import read_json
+    from fsa_distill.resources import read_json
     from fsa_distill.data_import.table import aspect_from
 
     data = read_json(path)

@@ -93,17 +93,10 @@ def parse_items(records, path: str) -> list[Item]:
 
 
 def read_records(path: Path) -> list:
-    """A JSON array or JSON lines (plain or .gz); errors name the file and line."""
-    from fsa_distill.resources import json_object, read_text
+    """A JSON array or JSON lines (plain or .gz), bounded; errors name the file and line."""
+    from fsa_distill.resources import read_json_records
 
-    text = read_text(path)
-    if text.lstrip().startswith("["):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise FsaError(f"{path}: invalid JSON at line {e.lineno}: {e.msg}") from None
-        return data
-    return [json_object(line, f"{path}: line {n}") for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+    return [rec for _, rec in read_json_records(path)]
 
 
 # The held-out reviews of the shipped teacher sample, labelled by their star rating: the items of
