@@ -77,7 +77,7 @@ def run_import(args) -> int:
     columns = {r: getattr(args, f"{r}_column") for r in ("text", "aspect", "polarity", "from", "to", "category",
                                                          "id", "ordinal", "aspects") if getattr(args, f"{r}_column")}
     opts = build_config(ImportOptions, dict(
-        format=args.format, task=args.task, sources=sources, output=args.output, name=args.name,
+        format=args.format, task=args.task, sources=sources, output_dir=args.output, name=args.name,
         dev_fraction=args.dev_fraction, seed=args.seed, columns=columns, label_map=parse_label_map(args.label_map),
         force=args.force, strict=args.strict), "data import")
     info = import_dataset(opts, say=lambda m: print(m, file=sys.stderr))

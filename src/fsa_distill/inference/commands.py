@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import IO, Iterable, Iterator
 
 from fsa_distill import limits
-from fsa_distill.config import add_progress_flag
+from fsa_distill.cli_args import add_progress_flag
 from fsa_distill.errors import FsaError
 from fsa_distill.inference.fast import add_fast_flags
 from fsa_distill.resources import json_object, read_lines
@@ -47,7 +47,8 @@ def register(sub) -> None:
     p.add_argument("--column", help="CSV column holding the text (default: --text-field)")
     p.add_argument("--id-field", default="id", help="JSONL key / CSV column copied to the output id "
                                                     "when present (default: id; else the line number)")
-    p.add_argument("--output", "-o", help="a .jsonl or .csv file (default: JSON lines on stdout)")
+    p.add_argument("--output", "-o", help="a .jsonl or .csv file (default: JSON lines on stdout); predict writes "
+                   "one file, so its --output is that file (every other command's --output is a folder)")
     p.add_argument("--output-format", choices=["jsonl", "csv"], help="override the extension (stdout: jsonl)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--chunk-size", type=int, default=256,
