@@ -49,7 +49,7 @@ def _upstream_stages(cfg: PipelineConfig, root: Path) -> tuple[list[Stage], dict
     """Generation and pretraining stages, one per distinct config (variants that share a corpus or
     a pretraining share its folder), and {student name: [(pretrain stage name, model folder)]}, one
     entry per pretraining seed of the variant (`pretrain_seeds`; one entry without)."""
-    from fsa_distill.config import deep_merge, legacy_keys
+    from fsa_distill.config import legacy_keys
     from fsa_distill.pipeline.config import VariantSpec
     from fsa_distill.student.pretrain import PretrainConfig
     from fsa_distill.teacher.config import GenerateConfig
@@ -60,8 +60,8 @@ def _upstream_stages(cfg: PipelineConfig, root: Path) -> tuple[list[Stage], dict
     for v in variants:
         corpus, gen_name = None, None
         if cfg.generate is not None:
-            data = deep_merge(cfg.generate, v.generate)
-            out = root / f"generate-{config_hash(data)}"
+            data = cfg.generate_section(v)
+            out = root / f"generate-{config_hash(legacy_keys(GenerateConfig, data))}"
             if out not in stages:
                 name = "generate" if not cfg.variants or not any(x.generate for x in variants) else f"generate {v.name}"
                 gcfg = build_config(GenerateConfig, {**data, "output_dir": str(out)}, "generate")
@@ -69,7 +69,7 @@ def _upstream_stages(cfg: PipelineConfig, root: Path) -> tuple[list[Stage], dict
             gen_name, corpus = stages[out].name, str(out / "corpus.jsonl")
         if cfg.pretrain is None:
             continue
-        merged = deep_merge(cfg.pretrain, v.pretrain)
+        merged = cfg.pretrain_section(v)
         seeds = v.pretrain_seeds or [None]
         for ps in seeds:
             data = dict(merged)
@@ -108,21 +108,6 @@ def seed_order(cfg: PipelineConfig) -> list[int]:
     return list(dict.fromkeys(list(cfg.seeds) + [s for sw in cfg.all_sweeps() for s in sw.seeds]))
 
 
-def _student_data(spec, sweep_finetune: dict) -> dict:
-    """The fine-tuning section of one student: the sweep's, with the student's own changes. With no
-    changes this is the sweep's section as it was, so no existing folder hash moves."""
-    from fsa_distill.config import deep_merge
-
-    data = deep_merge(sweep_finetune, spec.finetune) if spec.finetune else {**sweep_finetune}
-    if data.get("prefix") == "":  # no prefix is the default: the same inputs, the same folder
-        data.pop("prefix")
-    if getattr(spec, "family", None):
-        data["family"] = spec.family
-    if getattr(spec, "recipe", "finetune") != "finetune":
-        data["recipe"] = spec.recipe  # hashed (a multi-task run is not the fine-tuning), not a config key
-    return data
-
-
 def _stage_config(data: dict, out: Path, where: str):
     """The validated config of a fine-tuning stage: FinetuneConfig, or MultitaskConfig for the
     multi-task recipe; a prefix or recipe the code cannot honour is refused here, at planning."""
@@ -145,6 +130,8 @@ def _stage_config(data: dict, out: Path, where: str):
 def _finetune_stages(cfg: PipelineConfig, root: Path, pretrained: dict) -> list[Stage]:
     """Every sweep's grid, seed-major (all students and datasets of one seed before the next, so
     paired results come in together); a grid point two sweeps share is planned once."""
+    from fsa_distill.config import legacy_keys
+    from fsa_distill.pipeline.config import stage_class
     from fsa_distill.student.finetune import finished_run
 
     students = {s.name: s.model for s in cfg.students} | {v.name: "@" + v.name for v in cfg.variants}
@@ -159,12 +146,13 @@ def _finetune_stages(cfg: PipelineConfig, root: Path, pretrained: dict) -> list[
                         for name in sweep.students:
                             # @pretrained, a variant's own pretraining, or another variant's (@name)
                             model, deps = _model_of(students[name], pretrained, order.index(seed))
-                            data = {**_student_data(specs[name], sweep.finetune), "model": model, "task": task,
+                            data = {**cfg.finetune_section(sweep, specs[name]), "model": model, "task": task,
                                     "dataset": ds, "seed": seed, "label": name}
                             if fraction < 1:
                                 data["train"] = {**data.get("train", {}), "data_fraction": fraction}
                             frac = f"-frac{fraction:g}" if fraction < 1 else ""
-                            out = root / "finetune" / name / f"{task}-{Path(ds).name}{frac}-seed{seed}-{config_hash(data)}"
+                            digest = config_hash(legacy_keys(stage_class("finetune", data.get("recipe", "finetune")), data))
+                            out = root / "finetune" / name / f"{task}-{Path(ds).name}{frac}-seed{seed}-{digest}"
                             if out in stages:
                                 continue
                             fcfg = _stage_config(data, out, f"finetune {name}")
@@ -178,7 +166,7 @@ def _finetune_stages(cfg: PipelineConfig, root: Path, pretrained: dict) -> list[
 def _zeroshot_stages(cfg: PipelineConfig, root: Path, pretrained: dict) -> list[Stage]:
     """One zero-shot stage per (student, dataset) of `zeroshot`: the student's starting model (a
     variant's pretrained model, a plain student's own model), never a fine-tuned one."""
-    from fsa_distill.config import deep_merge
+    from fsa_distill.config import legacy_keys
     from fsa_distill.evaluation.zeroshot import ZeroShotConfig
 
     plan_ = cfg.zeroshot
@@ -199,10 +187,8 @@ def _zeroshot_stages(cfg: PipelineConfig, root: Path, pretrained: dict) -> list[
             model, deps = _model_of(ref, pretrained, i)
             label = name if n == 1 else f"{name} (pretraining {i + 1})"
             for ds in plan_.datasets:
-                own = plan_.student_settings.get(name)
-                data = {**(deep_merge(plan_.settings, own) if own else plan_.settings), "model": model,
-                        "dataset": ds, "label": label}
-                out = root / "zeroshot" / name / f"{Path(ds).name}-{config_hash(data)}"
+                data = {**cfg.zeroshot_settings(name), "model": model, "dataset": ds, "label": label}
+                out = root / "zeroshot" / name / f"{Path(ds).name}-{config_hash(legacy_keys(ZeroShotConfig, data))}"
                 zcfg = build_config(ZeroShotConfig, {**data, "output_dir": str(out)}, f"zeroshot {name}")
                 stages.append(Stage("zeroshot", f"zeroshot {label} {ds}", out, zcfg,
                                     runs.finished(out, zcfg, "zeroshot"), deps, sweep="zeroshot"))
