@@ -36,7 +36,7 @@ def benchmark_dir() -> Path:
 
 
 def teacher_sample_path() -> Path:
-    """500 real reviews with recorded Mixtral-8x7B answers (reference-system.md §4d)."""
+    """500 real reviews with recorded Mixtral-8x7B answers (docs/reference.md §4d)."""
     return resource_dir() / "teacher_sample" / "mixtral_500.jsonl.gz"
 
 

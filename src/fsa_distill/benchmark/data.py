@@ -1,4 +1,4 @@
-"""Loading and validating FSA dataset files (reference-system.md §2a).
+"""Loading and validating FSA dataset files (docs/reference.md §2a).
 
 A file is one JSON array (UTF-8, often with a BOM) of sentences:
 

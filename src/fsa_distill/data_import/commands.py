@@ -11,7 +11,7 @@ from fsa_distill.errors import FsaError
 def register(sub) -> None:
     data = sub.add_parser("data", help="inspect the FSA benchmark; import and export your own data")
     dsub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
-    st = dsub.add_parser("stats", help="per-split counts and view sizes (reference-system.md §2a, §3)")
+    st = dsub.add_parser("stats", help="per-split counts and view sizes (docs/reference.md §2a, §3)")
     st.add_argument("--task", choices=["atsa", "acsa"], help="only this task")
     st.add_argument("--dataset", help="only this dataset (name or folder)")
     st.add_argument("--data-dir", help="a folder with <task>/<dataset>/{train,dev,test,hard_test}.json, "
