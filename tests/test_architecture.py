@@ -138,3 +138,29 @@ def long_functions() -> list[str]:
 
 def test_no_function_over_60_lines_unless_its_docstring_says_why():
     assert long_functions() == []
+
+
+# docs/architecture.md's table, top to bottom: each package imports only those before it.
+LAYERS = ["benchmark", "decoding", "teacher", "data_import", "models", "inference", "evaluation", "student",
+          "serving", "pipeline"]
+MAX_MODULE_LINES = 350
+DOC = SRC.parents[1] / "docs" / "architecture.md"
+
+
+def test_packages_import_only_the_layers_below_them():
+    assert {p.split(".")[1] for p in packages()} == set(LAYERS)
+    upward = [f"{pkg} -> {dep}" for pkg, deps in package_graph().items() for dep in deps
+              if LAYERS.index(dep.split(".")[1]) > LAYERS.index(pkg.split(".")[1])]
+    assert upward == []
+    doc = DOC.read_text(encoding="utf-8")
+    rows = [line.split("`")[1].rstrip("/") for line in doc.splitlines() if line.startswith("| `")
+            and line.split("`")[1].endswith("/")]
+    assert rows[:len(LAYERS)] == LAYERS  # the page lists them in this order
+
+
+def test_no_module_over_350_lines_unless_the_architecture_page_says_why():
+    doc = DOC.read_text(encoding="utf-8")
+    long = [f"{p.relative_to(SRC)} ({n} lines)" for p in sorted(SRC.rglob("*.py"))
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+            and str(p.relative_to(SRC)) not in doc]
+    assert long == []
