@@ -36,3 +36,13 @@ def test_docs_named_in_docstrings_exist():
     missing = sorted({f"{p.relative_to(ROOT)}: {m}" for p in (ROOT / "src").rglob("*.py")
                       for m in DOC_PATH.findall(p.read_text(encoding="utf-8")) if not (ROOT / m).exists()})
     assert missing == []
+
+
+def test_examples_load_a_model_folder_not_a_run_folder():
+    """`from_pretrained` and `predict -m` take a model folder (best_model/), a hub id or a preset; a
+    run folder is refused, so no example may show one."""
+    examples = re.compile(r"from_pretrained\(\"([^\"{]+)\"|predict -m (runs/\S+)")
+    texts = markdown_files() + sorted((ROOT / "src").rglob("*.py"))
+    bad = [f"{p.relative_to(ROOT)}: {a or b}" for p in texts for a, b in examples.findall(p.read_text(encoding="utf-8"))
+           if (a or b).startswith("runs/") and not (a or b).rstrip("/").endswith(("best_model", "final_model"))]
+    assert bad == []
