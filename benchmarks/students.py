@@ -12,7 +12,8 @@ with the machine's load, since other processes slow a 2-core CPU a lot.
     python benchmarks/students.py --families extractive --seeds 42   # one run
     python benchmarks/students.py --runs rest14:42 --families generative train.epochs=12
 
-Finished runs (same config) are read back, not trained again, so the script can be resumed.
+Runs already in the results file are not trained again (the file is rewritten after every run), so
+the script can be resumed across sittings.
 """
 
 from __future__ import annotations
@@ -80,20 +81,31 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    rows = []
+    # Rows already in the results file are kept as measured (their load and minutes are those of
+    # the sitting that ran them); the file is rewritten after every run, so a long run can be
+    # committed as it goes and resumed in a later sitting.
+    results = Path(args.results + ".json")
+    rows = json.loads(results.read_text(encoding="utf-8"))["runs"] if results.is_file() else []
     t0 = time.perf_counter()
     for spec in args.runs.split(","):
         dataset, seed = spec.split(":")
         for family in args.families.split(","):
+            if any((r["family"], r["dataset"], r["seed"]) == (family, dataset, int(seed)) for r in rows):
+                continue
             rows.append(run_one(family, dataset, int(seed), Path(args.output), args.overrides))
             print(table(rows[-1:]).splitlines()[-1], flush=True)
-    machine = (f"{os.cpu_count()} cores, torch threads {torch.get_num_threads()}, "
-               f"whole script {(time.perf_counter() - t0) / 60:.1f} min")
+            write_results(args.results, rows, torch.get_num_threads(), time.perf_counter() - t0)
+    print("\n" + write_results(args.results, rows, torch.get_num_threads(), time.perf_counter() - t0))
+
+
+def write_results(stem: str, rows: list[dict], threads: int, seconds: float) -> str:
+    rows = sorted(rows, key=lambda r: (r["dataset"] != "rest14", r["dataset"], r["family"], r["seed"]))
+    machine = f"{os.cpu_count()} cores, torch threads {threads}, this invocation {seconds / 60:.1f} min"
     text = f"{table(rows)}\n\nmachine: {machine}\n"
-    print("\n" + text)
-    Path(args.results).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.results + ".md").write_text(text, encoding="utf-8")
-    Path(args.results + ".json").write_text(json.dumps({"machine": machine, "runs": rows}, indent=2), encoding="utf-8")
+    Path(stem).parent.mkdir(parents=True, exist_ok=True)
+    Path(stem + ".md").write_text(text, encoding="utf-8")
+    Path(stem + ".json").write_text(json.dumps({"machine": machine, "runs": rows}, indent=2), encoding="utf-8")
+    return text
 
 
 if __name__ == "__main__":

@@ -209,3 +209,26 @@ def test_a_run_that_never_scores_is_not_converged(monkeypatch):
                      SimpleNamespace(global_step=step, epoch=step, max_steps=3, log_history=[]),
                      SimpleNamespace(should_training_stop=False))
     assert sel.convergence()["converged"] is False
+
+
+def test_the_heads_can_learn_faster_than_the_pretrained_encoder(tmp_path):
+    from fsa_distill.student.finetune import FinetuneRecipe
+
+    cfg = FinetuneConfig(model="minilm-tagger", output_dir=str(tmp_path / "run"),
+                         train={**TINY_TRAIN, "head_learning_rate": 1e-3, "freeze_embeddings": True})
+    recipe = FinetuneRecipe(cfg, progress=False)
+    recipe.setup()
+    trainer = recipe.trainer(None)
+    groups = trainer.optimizer.param_groups
+    assert [g["lr"] for g in groups] == [1e-4, 1e-3]
+    heads = {id(p) for m in (recipe.model.bio, recipe.model.polarity) for p in m.parameters()}
+    assert {id(p) for p in groups[1]["params"]} == heads
+    frozen = recipe.model.get_input_embeddings().weight
+    assert id(frozen) not in {id(p) for p in groups[0]["params"]}  # frozen: not handed to the optimizer
+
+
+def test_a_head_learning_rate_on_a_generative_student_is_refused(tmp_path):
+    cfg = FinetuneConfig(model="tiny", output_dir=str(tmp_path / "run"),
+                         train={**TINY_TRAIN, "head_learning_rate": 1e-3})
+    with pytest.raises(FsaError, match="head_learning_rate: only an extractive student"):
+        finetune(cfg, progress=False)
