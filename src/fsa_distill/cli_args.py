@@ -89,6 +89,8 @@ def install(parser: argparse.ArgumentParser) -> None:
             a.nargs = "*" if a.nargs == "+" else a.nargs
             a.required = False
             required.append(a.dest)
+            if a.help != argparse.SUPPRESS:
+                a.help = f"{a.help + ' ' if a.help else ''}(required: here or in the --config file)"
     parser.set_defaults(_parser=parser, _required=required)
 
 

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from fsa_distill import limits
 from fsa_distill.errors import FsaError
 from fsa_distill.limits import clip, echo
-from fsa_distill.yaml_file import read_yaml  # noqa: F401  (the hardened loader, re-exported)
+from fsa_distill.yaml_file import read_yaml
 
 T = TypeVar("T", bound="StrictConfig")
 log = logging.getLogger(__name__)
