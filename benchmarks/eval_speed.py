@@ -1,6 +1,6 @@
 """Evaluation speed: the reference's way vs ours, on rest14 `normal`, in one run.
 
-Reference (reference-system.md §1b): batches of 64 in file order, padded to the batch's longest,
+Reference (docs/reference.md §1b): batches of 64 in file order, padded to the batch's longest,
 `model.generate(max_length=100, num_beams=1)`, decode with skip_special_tokens.
 Ours (`fsa_distill.decoding.generate`): the same greedy decoding, inputs sorted by length so a
 batch pads little and its sequences finish together, larger batches, inference mode.

@@ -6,7 +6,7 @@ caps), for two identical copies of the student:
 
   grouped    our LengthGroupedSampler + collator padding to the batch's longest
   reference  shuffled batches, padded to max length (128/400) then trimmed to the batch's longest
-             (reference-system.md §4c; DataLoader shuffle=True)
+             (docs/reference.md §4c; DataLoader shuffle=True)
 
 The two arms alternate batch by batch, so a change in machine load hits both alike.
 

@@ -38,14 +38,6 @@ def imported(name: str, tree: ast.Module, known: set[str]) -> set[str]:
     return {m for m in out if m in known and m != name}
 
 
-def package_of(module: str) -> str:
-    parts = module.split(".")
-    return ".".join(parts[:2]) if len(parts) > 2 or module in PACKAGES else module
-
-
-PACKAGES: set[str] = set()
-
-
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     state: dict[str, int] = {}
     stack: list[str] = []
@@ -78,26 +70,57 @@ def import_graph() -> dict[str, set[str]]:
     return {name: imported(name, tree, known) for name, tree in trees.items()}
 
 
+def packages() -> set[str]:
+    """The stage packages (fsa_distill.models, ...): the modules that are a folder's __init__.py."""
+    return {module_name(p) for p in SRC.rglob("__init__.py")} - {"fsa_distill"}
+
+
 def test_no_import_cycle_between_modules():
     graph = import_graph()
-    # A package's __init__ re-exporting its own modules is not a cycle of dependencies.
-    graph = {n: {m for m in deps if not (m.startswith(n + ".") or n.startswith(m + ".") and m != "fsa_distill")}
-             for n, deps in graph.items()}
+    # A package's __init__ re-exporting its own modules is not a cycle of dependencies; every other
+    # edge counts, a module importing its own package's __init__ (`from fsa_distill.models import`)
+    # included.
+    graph = {n: {m for m in deps if not m.startswith(n + ".")} for n, deps in graph.items()}
     assert find_cycle(graph) is None, " -> ".join(find_cycle(graph) or [])
+
+
+def stage_package(module: str, pkgs: set[str]) -> str | None:
+    """The stage package a module belongs to (a package's __init__ is the package itself); None
+    for the top-level shared modules (fsa_distill.config, ...)."""
+    parts = module.split(".")
+    if len(parts) >= 3:
+        return ".".join(parts[:2])
+    return module if module in pkgs else None
+
+
+def package_graph() -> dict[str, set[str]]:
+    pkgs, graph = packages(), {}
+    for n, deps in import_graph().items():
+        pkg = stage_package(n, pkgs)
+        if pkg is None:  # top-level modules (fsa_distill.config, ...) are shared utilities
+            continue
+        for m in deps:
+            other = stage_package(m, pkgs)
+            if other is not None and other != pkg:
+                graph.setdefault(pkg, set()).add(other)
+    return graph
 
 
 def test_no_import_cycle_between_packages():
-    graph: dict[str, set[str]] = {}
-    for n, deps in import_graph().items():
-        parts = n.split(".")
-        if len(parts) < 3:  # top-level modules (fsa_distill.config, ...) are shared utilities
-            continue
-        pkg = ".".join(parts[:2])
-        for m in deps:
-            mp = m.split(".")
-            if len(mp) >= 3 and ".".join(mp[:2]) != pkg:
-                graph.setdefault(pkg, set()).add(".".join(mp[:2]))
+    graph = package_graph()
     assert find_cycle(graph) is None, " -> ".join(find_cycle(graph) or [])
+
+
+def test_the_package_graph_sees_imports_of_package_init_modules():
+    """`from fsa_distill.models import load_student` is an edge to models, as an import of
+    `fsa_distill.models.folder` is: both are seen."""
+    pkgs = packages()
+    assert "fsa_distill.models" in pkgs and stage_package("fsa_distill.models", pkgs) == "fsa_distill.models"
+    tree = ast.parse("from fsa_distill.models import load_student\nimport fsa_distill.decoding\n")
+    known = set(modules())
+    deps = imported("fsa_distill.student.finetune", tree, known)
+    assert deps == {"fsa_distill.models", "fsa_distill.decoding"}
+    assert {"fsa_distill.models", "fsa_distill.inference"} <= package_graph()["fsa_distill.student"]
 
 
 def long_functions() -> list[str]:
@@ -115,3 +138,29 @@ def long_functions() -> list[str]:
 
 def test_no_function_over_60_lines_unless_its_docstring_says_why():
     assert long_functions() == []
+
+
+# docs/architecture.md's table, top to bottom: each package imports only those before it.
+LAYERS = ["benchmark", "decoding", "teacher", "data_import", "models", "inference", "evaluation", "student",
+          "serving", "pipeline"]
+MAX_MODULE_LINES = 350
+DOC = SRC.parents[1] / "docs" / "architecture.md"
+
+
+def test_packages_import_only_the_layers_below_them():
+    assert {p.split(".")[1] for p in packages()} == set(LAYERS)
+    upward = [f"{pkg} -> {dep}" for pkg, deps in package_graph().items() for dep in deps
+              if LAYERS.index(dep.split(".")[1]) > LAYERS.index(pkg.split(".")[1])]
+    assert upward == []
+    doc = DOC.read_text(encoding="utf-8")
+    rows = [line.split("`")[1].rstrip("/") for line in doc.splitlines() if line.startswith("| `")
+            and line.split("`")[1].endswith("/")]
+    assert rows[:len(LAYERS)] == LAYERS  # the page lists them in this order
+
+
+def test_no_module_over_350_lines_unless_the_architecture_page_says_why():
+    doc = DOC.read_text(encoding="utf-8")
+    long = [f"{p.relative_to(SRC)} ({n} lines)" for p in sorted(SRC.rglob("*.py"))
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+            and str(p.relative_to(SRC)) not in doc]
+    assert long == []

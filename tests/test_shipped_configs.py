@@ -34,10 +34,10 @@ def config_class(path: Path):
 def test_config_validates(path):
     cls = config_class(path)
     cfg = load_config(cls, path)
-    from fsa_distill.pipeline.config import PipelineConfig, validate_stage_configs
+    from fsa_distill.pipeline.config import PipelineConfig, check_datasets
 
     if isinstance(cfg, PipelineConfig):
-        validate_stage_configs(cfg, str(path))
+        check_datasets(cfg, str(path))
         from fsa_distill.pipeline.run import plan
 
         assert plan(cfg)  # every stage builds its own config

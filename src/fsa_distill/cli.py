@@ -14,7 +14,7 @@ import os
 import sys
 import traceback
 
-from fsa_distill import __version__
+from fsa_distill import __version__, cli_args
 from fsa_distill.errors import FsaError
 
 # One module per stage, in the order of the method. Each defines `register(subparsers)`; a new
@@ -42,11 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    for command in cli_args.leaf_parsers(sub):  # every command: a YAML file and flags, the same way
+        cli_args.install(command)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
     # argparse stops taking positionals after the first option, so `run X.yaml --dry-run seed=1`
     # would reject `seed=1`: key=value words found after options are overrides too.
     args, extra = parser.parse_known_args(argv)
@@ -56,6 +57,16 @@ def main(argv: list[str] | None = None) -> int:
         extra = [a for a in extra if a not in late]
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parse(parser, argv)
+        args = cli_args.apply_options_file(args, lambda: parse(parser, argv))  # --config FILE, then flags
+    except FsaError as e:
+        return _fail(None, str(e), e.exit_code)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     if not getattr(args, "func", None):

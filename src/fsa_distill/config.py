@@ -7,6 +7,8 @@ one YAML file; the command line may override any field:
 
 Errors name the file and the key, in one line, e.g.
 `configs/x.yaml: train.epochs: Input should be a valid integer (got 'three')`.
+The file is read by the hardened loader in yaml_file.py; the command-line helpers every command
+shares (the recipe positional, `--config`, `--quiet`) are in cli_args.py.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from fsa_distill import limits
 from fsa_distill.errors import FsaError
 from fsa_distill.limits import clip, echo
+from fsa_distill.yaml_file import read_yaml
 
 T = TypeVar("T", bound="StrictConfig")
 log = logging.getLogger(__name__)
@@ -145,104 +148,6 @@ def apply_overrides(data: dict, overrides: Iterable[str]) -> dict:
     return data
 
 
-class _ConfigLoader(yaml.SafeLoader):
-    """SafeLoader that refuses what a config never needs and an attacker would use: duplicate
-    keys (the last one silently won), and aliases that expand to more than limits.MAX_YAML_NODES
-    values or refer to themselves (a "billion laughs" file is 350 bytes and 10^9 values)."""
-
-    def construct_document(self, node):
-        _check_expansion(node, self.name)
-        return super().construct_document(node)
-
-    def construct_mapping(self, node, deep=False):
-        seen: dict = {}
-        for key_node, _ in node.value:
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = (key_node.tag, key_node.value)
-            if key in seen:
-                raise FsaError(f"{self.name}: line {key_node.start_mark.line + 1}: duplicate key "
-                               f"{echo(key_node.value)} (first on line {seen[key]})")
-            seen[key] = key_node.start_mark.line + 1
-        return super().construct_mapping(node, deep)
-
-
-def _check_expansion(root, name: str) -> None:
-    """Count the values `root` expands to, each shared (aliased) node once per reference, in time
-    linear in the file: sizes are memoized per node."""
-    limit, depth_limit = limits.MAX_YAML_NODES, limits.MAX_JSON_DEPTH
-    sizes: dict[int, int] = {}
-    active: set[int] = set()
-
-    def size(node, depth: int) -> int:
-        if id(node) in sizes:
-            return sizes[id(node)]
-        if depth > depth_limit:
-            raise FsaError(f"{name}: line {node.start_mark.line + 1}: nested deeper than {depth_limit} levels "
-                           "(raise FSA_DISTILL_MAX_JSON_DEPTH)")
-        if id(node) in active:
-            raise FsaError(f"{name}: line {node.start_mark.line + 1}: an alias refers to itself")
-        active.add(id(node))
-        if isinstance(node, yaml.SequenceNode):
-            children = node.value
-        elif isinstance(node, yaml.MappingNode):
-            children = [n for pair in node.value for n in pair]
-        else:
-            children = []
-        total = 1
-        for child in children:
-            total += size(child, depth + 1)
-            if total > limit:
-                raise FsaError(f"{name}: expands to more than {limit} values through its aliases (&/*); "
-                               "a config never needs that many (raise FSA_DISTILL_MAX_YAML_NODES)")
-        active.discard(id(node))
-        sizes[id(node)] = total
-        return total
-
-    size(root, 0)
-
-
-def read_yaml(path: str | Path) -> dict:
-    """A config file as a mapping. Bounded: at most limits.MAX_CONFIG_BYTES, alias expansion and
-    nesting bounded; duplicate keys and bad UTF-8 are errors naming the line."""
-    path = Path(path)
-    if not path.exists():
-        raise FsaError(f"{path}: config file not found")
-    if path.is_dir():
-        raise FsaError(f"{path}: is a folder, not a config file")
-    if not path.is_file():
-        raise FsaError(f"{path}: not a regular file")
-    limit = limits.MAX_CONFIG_BYTES
-    with open(path, "rb") as f:
-        raw = f.read(limit + 1)
-    if len(raw) > limit:
-        raise FsaError(f"{path}: larger than {limit} bytes, too big for a config "
-                       "(raise FSA_DISTILL_MAX_CONFIG_BYTES)")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = raw[:e.start].count(b"\n") + 1
-        raise FsaError(f"{path}: line {line}: not valid UTF-8 "
-                       f"(byte 0x{raw[e.start]:02x}); save the file as UTF-8") from None
-    loader = _ConfigLoader(text)
-    loader.name = str(path)
-    try:
-        data = loader.get_single_data()
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise FsaError(f"{path}:{where} invalid YAML: {echo(getattr(e, 'problem', None) or str(e))}") from None
-    except RecursionError:
-        raise FsaError(f"{path}: nested too deep") from None
-    finally:
-        loader.dispose()
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise FsaError(f"{path}: expected a mapping of config keys at the top level")
-    return data
-
-
 def _check_finite(data, source: str, where: str = "") -> None:
     """inf and nan are valid YAML floats but no config value: `train.epochs=.inf` would overflow
     deep inside training."""
@@ -304,30 +209,3 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: Iterabl
 def dump_config(cfg: BaseModel, path: str | Path) -> None:
     """Write the resolved config a stage ran with, so the run can be repeated."""
     Path(path).write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
-
-
-# ------------------------------------------------------------------------- command-line helpers
-def add_config_args(parser, example: str = "", override_example: str = "train.epochs=3") -> None:
-    """The positionals every stage command takes: an optional recipe, then key=value overrides."""
-    parser.add_argument("config", nargs="?",
-                        help=f"YAML recipe{', e.g. ' + example if example else ' (optional: defaults are built in)'}")
-    parser.add_argument("overrides", nargs="*", metavar="key=value",
-                        help=f"override config keys, e.g. {override_example}")
-
-
-def add_progress_flag(parser) -> None:
-    """The one progress switch of every command (`--no-progress` is its old spelling)."""
-    import argparse
-
-    parser.add_argument("--quiet", dest="quiet", action="store_true", help="no progress bars (logs, CI)")
-    parser.add_argument("--no-progress", dest="quiet", action="store_true", help=argparse.SUPPRESS)
-
-
-def split_config_args(args) -> tuple[str | None, list[str]]:
-    """argparse cannot tell `CMD key=value` from `CMD CONFIG`: a first positional with '=' (and
-    not a .yaml name) is an override."""
-    config, overrides = args.config, list(args.overrides)
-    if config is not None and "=" in config and not config.endswith((".yaml", ".yml")):
-        overrides.insert(0, config)
-        config = None
-    return config, overrides

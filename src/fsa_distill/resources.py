@@ -2,8 +2,10 @@
 
 Files are stored gzip-compressed; `open_text` reads either a plain or a `.gz` file and strips a
 UTF-8 BOM, which several reference files start with. The bounded readers of user files live here
-too (`read_text`, `read_lines`, `iter_jsonl`: sizes from fsa_distill.limits, errors naming file
-and line), with the output-folder checks and lock every writing command uses.
+too: `read_bytes`/`read_text` (the one bounded whole-file reader), `read_json`, `read_json_records`
+(the one "JSON array or JSON lines" reader), `read_lines`, `iter_jsonl` (sizes from
+fsa_distill.limits, nesting checked before parsing, errors naming file and line), with the
+output-folder checks and lock every writing command uses.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def benchmark_dir() -> Path:
 
 
 def teacher_sample_path() -> Path:
-    """500 real reviews with recorded Mixtral-8x7B answers (reference-system.md §4d)."""
+    """500 real reviews with recorded Mixtral-8x7B answers (docs/reference.md §4d)."""
     return resource_dir() / "teacher_sample" / "mixtral_500.jsonl.gz"
 
 
@@ -83,21 +85,42 @@ def open_text(path: Path) -> io.TextIOBase:
     return open(path, encoding="utf-8-sig")
 
 
-def read_text(path: Path) -> str:
-    """A whole text file (plain or gzip), at most limits.MAX_FILE_BYTES of it."""
-    limit = limits.MAX_FILE_BYTES
+def read_bytes(path: Path, limit: int | None = None, limit_name: str = "MAX_FILE_BYTES") -> bytes:
+    """The one bounded whole-file reader: a regular file (plain or gzip), at most `limit` bytes
+    (default limits.MAX_FILE_BYTES; `limit_name` names the limit in the error), counted after
+    decompression; a plain file's size is checked before anything is read."""
+    limit = getattr(limits, limit_name) if limit is None else limit
+    path = Path(path)
+
+    def too_big(size: str) -> FsaError:
+        return FsaError(f"{path}: larger than {limit} bytes ({size}more than limits.{limit_name}={limit}; "
+                        f"raise FSA_DISTILL_{limit_name} to read it)")
+
     try:
-        with open_binary(path) as f:
+        resolved = _check_readable(resolve(path))
+        if resolved.suffix != ".gz" and resolved.stat().st_size > limit:
+            raise too_big(f"{resolved.stat().st_size} bytes, ")
+        with open_binary(resolved) as f:
             data = f.read(limit + 1)
     except (EOFError, OSError, zlib.error) as e:
         raise FsaError(f"{path}: could not read ({_gz_error(e)})") from None
     if len(data) > limit:
-        raise FsaError(f"{path}: larger than {limit} bytes (raise FSA_DISTILL_MAX_FILE_BYTES to read it)")
+        raise too_big("decompressed, ")
+    return data
+
+
+def decode_utf8(data: bytes, path, hint: str = "") -> str:
+    """UTF-8 text of a whole file's bytes (a BOM dropped); bad bytes are one line naming the line."""
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = data[:e.start].count(b"\n") + 1
-        raise FsaError(f"{path}: line {line}: not valid UTF-8 (byte 0x{data[e.start]:02x})") from None
+        raise FsaError(f"{path}: line {line}: not valid UTF-8 (byte 0x{data[e.start]:02x}){hint}") from None
+
+
+def read_text(path: Path) -> str:
+    """A whole text file (plain or gzip), bounded (`read_bytes`), decoded as UTF-8."""
+    return decode_utf8(read_bytes(path), path)
 
 
 def read_lines(stream: IO[bytes], name: str) -> Iterator[tuple[int, str]]:
@@ -176,6 +199,25 @@ def json_object(line: str, where: str) -> dict:
     if not isinstance(obj, dict):
         raise FsaError(f"{where}: expected a JSON object (got {type(obj).__name__})")
     return obj
+
+
+def read_json(path: Path):
+    """A whole JSON file (plain or .gz), bounded in size (`read_text`) and nesting before it is
+    parsed (`parse_json`)."""
+    return parse_json(read_text(path), str(path))
+
+
+def read_json_records(path: Path) -> list[tuple[str, object]]:
+    """The one reader of "a JSON array or JSON lines" (plain or .gz): [(where, record)], `where`
+    being "FILE: record N" (an array) or "FILE: line N" (JSON lines), for the caller's errors.
+    Bounded in size and nesting; syntax errors name the line. Records are not checked here."""
+    text = read_text(path)
+    if text.lstrip().startswith("["):
+        data = parse_json(text, str(path))
+        return [(f"{path}: record {i}", r) for i, r in enumerate(data)]
+    check_json_depth(text, path)
+    return [(f"{path}: line {n}", json_object(line, f"{path}: line {n}"))
+            for n, line in enumerate(text.splitlines(), 1) if line.strip()]
 
 
 def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:

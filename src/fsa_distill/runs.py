@@ -7,19 +7,23 @@ folder, and `report`, `run` and the committed results (pipeline/results.py) read
     run_info.json      what ran, as `RunInfo` below: kind, label, model, task, dataset, seed,
                        train fraction, timing by phase (seconds), environment, ...
     metrics.json       {view or method: scores}. Only scores: timing and skipped views are in
-                       run_info.json. Written last, so its presence means "finished"
+                       run_info.json. Written last and atomically, so a readable one means "finished"
     summary.json       the finished-marker of a generation or a pretraining (their "metrics")
     <curve>.json/.csv  a curve: dev F1 per epoch (`dev_curve`), loss per step (`loss_curve`)
     <model folder>/    README.md model card (`write_model_card`) and fsa_distill.json
+                       (`models.folder.write_meta`, through `save_student` or on its own)
 
-A stage is finished with a config when its done-file is there and its config.yaml, read through
-the same config class (so a renamed key still compares equal), equals that config.
+A stage is finished with a config when its done-file is there and reads as a JSON object (a write
+killed half-way leaves no such file: done-files are written atomically, and a truncated one from
+an older version does not count) and its config.yaml, read through the same config class (so a
+renamed key still compares equal), equals that config.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any, Optional
@@ -28,20 +32,23 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from fsa_distill.errors import FsaError
 
+log = logging.getLogger(__name__)
+
 CONFIG_FILE = "config.yaml"
 RUN_INFO_FILE = "run_info.json"
 METRICS_FILE = "metrics.json"
+SUMMARY_FILE = "summary.json"  # the done-file of a generation or a pretraining
 # The file whose presence means "finished" (written last by each stage).
-DONE_FILE = {"finetune": METRICS_FILE, "pretrain": "summary.json", "generate": "summary.json",
+DONE_FILE = {"finetune": METRICS_FILE, "pretrain": SUMMARY_FILE, "generate": SUMMARY_FILE,
              "zeroshot": METRICS_FILE}
 # What a finished run of each kind holds besides its config (the done-file last).
-FINISHED_FILES = {"finetune": (RUN_INFO_FILE, METRICS_FILE), "pretrain": ("summary.json",), "generate": ("summary.json",),
+FINISHED_FILES = {"finetune": (RUN_INFO_FILE, METRICS_FILE), "pretrain": (SUMMARY_FILE,), "generate": (SUMMARY_FILE,),
                   "zeroshot": (RUN_INFO_FILE, METRICS_FILE)}
 # The small files of a finished stage that are committed with the results (never weights).
 RECORD_FILES = {
     "finetune": [CONFIG_FILE, RUN_INFO_FILE, METRICS_FILE, "dev_curve.json", "dev_curve.csv", "eval/metrics_*.json"],
-    "pretrain": [CONFIG_FILE, "summary.json", "loss_curve.json", "loss_curve.csv"],
-    "generate": [CONFIG_FILE, "summary.json"],
+    "pretrain": [CONFIG_FILE, SUMMARY_FILE, "loss_curve.json", "loss_curve.csv"],
+    "generate": [CONFIG_FILE, SUMMARY_FILE],
     "zeroshot": [CONFIG_FILE, RUN_INFO_FILE, METRICS_FILE],
 }
 
@@ -83,17 +90,29 @@ def write_jsonl(path: Path, rows) -> None:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
 
 
-def write_config(cfg: BaseModel, run_dir: Path) -> None:
+def write_config(cfg: BaseModel, run_dir: Path, atomic: bool = False) -> None:
+    """config.yaml; `atomic`: through a temporary file and a rename (a folder another process
+    may be resuming, as generation's)."""
     from fsa_distill.config import dump_config
 
-    dump_config(cfg, Path(run_dir) / CONFIG_FILE)
+    path = Path(run_dir) / CONFIG_FILE
+    if not atomic:
+        dump_config(cfg, path)
+        return
+    tmp = path.with_name(path.name + ".tmp")
+    dump_config(cfg, tmp)
+    os.replace(tmp, path)
 
 
 def write_run_record(run_dir: Path, info: dict, metrics: dict) -> None:
-    """run_info.json, then metrics.json last: from then on the run counts as finished."""
-    RunInfo.model_validate(info)  # a stage that breaks the schema fails here, not in `report`
+    """run_info.json, then metrics.json last and atomically: from then on the run counts as finished."""
+    try:  # a stage that breaks the schema fails here, not in `report`
+        RunInfo.model_validate(info)
+    except ValidationError as e:
+        first = e.errors()[0]
+        raise FsaError(f"{run_dir}: run_info: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
     write_json(Path(run_dir) / RUN_INFO_FILE, info)
-    write_json(Path(run_dir) / METRICS_FILE, metrics)
+    write_json(Path(run_dir) / METRICS_FILE, metrics, atomic=True)
 
 
 def write_curve(run_dir: Path, name: str, rows: list[dict], fields: list[str] | None = None) -> None:
@@ -126,10 +145,14 @@ def write_model_card(folder: Path, title: str, facts: list[str], intro: str = ""
 
 # ----------------------------------------------------------------------------------- reading
 def read_json(path: Path, what: str = "run file"):
+    """A run file, through the one bounded JSON reader (resources.read_json): size and nesting
+    bounded, a syntax error one line naming the file (`what` says which record it is)."""
+    from fsa_distill.resources import read_json as read_bounded_json
+
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise FsaError(f"{path}: unreadable {what} ({getattr(e, 'msg', type(e).__name__)})") from None
+        return read_bounded_json(path)
+    except FsaError as e:
+        raise FsaError(f"{e} (the {what})") from None
 
 
 def same_config(stored: Path, cfg: BaseModel) -> bool:
@@ -152,12 +175,23 @@ def same_config(stored: Path, cfg: BaseModel) -> bool:
     return previous.model_dump(mode="json") == cfg.model_dump(mode="json")
 
 
+def readable_record(path: Path) -> bool:
+    """Is `path` a JSON object, as a done-file must be? A file cut short (a killed write, a full
+    disk) is not: it does not count as finished."""
+    try:
+        return isinstance(read_json(path), dict)
+    except (FsaError, OSError):
+        return False
+
+
 def finished(run_dir: Path, cfg: BaseModel, kind: str, also: tuple[str, ...] = ()) -> bool:
-    """Is a `kind` run with exactly this config finished in `run_dir`? `also`: other files the
-    run must hold (e.g. its model folder)."""
+    """Is a `kind` run with exactly this config finished in `run_dir`? Its files are there, its
+    done-file reads (`readable_record`), and its config is `cfg`. `also`: other files the run must
+    hold (e.g. its model folder)."""
     run_dir = Path(run_dir)
     files = (*FINISHED_FILES[kind], *also)
-    return all((run_dir / f).exists() for f in files) and same_config(run_dir / CONFIG_FILE, cfg)
+    return (all((run_dir / f).exists() for f in files) and readable_record(run_dir / DONE_FILE[kind])
+            and same_config(run_dir / CONFIG_FILE, cfg))
 
 
 def find_runs(roots) -> list[dict]:
@@ -172,6 +206,9 @@ def find_runs(roots) -> list[dict]:
             metrics_path = info_path.parent / METRICS_FILE
             if not metrics_path.exists():
                 continue  # unfinished
+            if not readable_record(metrics_path):
+                log.warning("%s: not a complete JSON object (a write cut short?): taken as unfinished", metrics_path)
+                continue
             raw = read_json(info_path, "run_info.json")
             try:
                 info = RunInfo.model_validate(raw).model_dump()

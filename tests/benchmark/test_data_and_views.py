@@ -13,7 +13,7 @@ from fsa_distill.benchmark.targets import make_target
 from fsa_distill.benchmark.views import VIEWS, canonical_view, load_view
 from fsa_distill.errors import FsaError
 
-# reference-system.md §2a: sentences, non-empty, aspects, gold tuples per split
+# docs/reference.md §2a: sentences, non-empty, aspects, gold tuples per split
 SPLITS = {
     "atsa/rest14": {"train": (2432, 1641, 2972, 2972), "dev": (609, 380, 721, 721),
                     "test": (800, 606, 1134, 1134), "hard_test": (340, 340, 558, 383)},

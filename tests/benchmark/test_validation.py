@@ -96,8 +96,13 @@ def test_duplicate_ids_between_test_and_hard_test_name_both_files(tmp_path):
 
 
 def test_shipped_test_and_hard_test_ids_are_disjoint():
+    from fsa_distill.benchmark.data import load_split
+
     for task, ds in (("atsa", "rest14"), ("atsa", "laptop14"), ("acsa", "rest16"), ("acsa", "laptop16")):
-        assert len(load_views(task, ds)["normal"]) > 1000
+        test, hard = ({e.id for e in load_split(task, ds, split)} for split in ("test", "hard_test"))
+        assert test and hard and not test & hard, (task, ds, sorted(test & hard)[:5])
+        normal = load_views(task, ds)["normal"]
+        assert len(normal) == len(test) + len(hard) and {e.id for e in normal} == test | hard
 
 
 def test_long_sentence_and_lone_surrogate_are_one_line_errors(tmp_path, monkeypatch):

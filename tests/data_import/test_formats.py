@@ -4,8 +4,6 @@ import json
 import subprocess
 import sys
 
-import pytest
-
 from fsa_distill.benchmark.data import load_split
 from fsa_distill.cli import main
 
@@ -168,7 +166,7 @@ def test_jsonl_and_json_rows_one_per_sentence(tmp_path, capsys):
 
 
 def test_parquet_with_list_column_and_setfit_ordinal(tmp_path, capsys):
-    pa = pytest.importorskip("pyarrow")
+    import pyarrow as pa  # a hard dependency: a broken install fails here, never skips
     import pyarrow.parquet as pq
 
     per_sentence = pa.table({"text": ["tea and more tea", "ok"],
@@ -215,7 +213,7 @@ def test_atepc_bio_copies_merged(tmp_path, capsys):
 
 
 def test_hf_saved_dataset_dict_gives_its_splits(tmp_path, capsys):
-    datasets = pytest.importorskip("datasets")
+    import datasets  # a hard dependency: a broken install fails here, never skips
     rows = {"text": ["good soup", "bad bread"], "aspect": ["soup", "bread"], "polarity": ["positive", "negative"]}
     dd = datasets.DatasetDict({"train": datasets.Dataset.from_dict(rows),
                                "validation": datasets.Dataset.from_dict(rows),

@@ -81,7 +81,7 @@ def test_report_cli(runs, tmp_path):
 
 def test_dev_curves_are_on_the_test_scale_by_model_and_dataset(runs):
     """Dev F1 in 0-100 (as the tables), grouped by (task, dataset, fraction) and model, a curve per seed."""
-    from fsa_distill.evaluation.report import dev_curve_series
+    from fsa_distill.evaluation.plots import dev_curve_series
     from fsa_distill.runs import find_runs
 
     series = dev_curve_series(find_runs([runs]))
@@ -138,7 +138,7 @@ def test_cost_table_sums_stage_wall_time_over_seeds(tmp_path):
 
 
 def test_holm_on_a_known_case():
-    from fsa_distill.evaluation.report import holm
+    from fsa_distill.evaluation.tables import holm
 
     # sorted 0.005, 0.01, 0.03, 0.04 -> x4, x3, x2, x1 = 0.02, 0.03, 0.06, 0.04 -> running max 0.06
     assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])

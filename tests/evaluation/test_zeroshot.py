@@ -9,16 +9,10 @@ import pytest
 from fsa_distill.cli import main
 from fsa_distill.errors import FsaError
 from fsa_distill.evaluation import zeroshot as zs
-from fsa_distill.evaluation.zeroshot import (
-    LabelWordSettings,
-    ZeroShotConfig,
-    aggregate,
-    classification_metrics,
-    label_word_scores,
-    load_items,
-    select,
-    sentiment_value,
-)
+from fsa_distill.evaluation.zeroshot import ZeroShotConfig
+from fsa_distill.evaluation.zeroshot_data import aggregate, load_items, select
+from fsa_distill.evaluation.zeroshot_scorers import LabelWordSettings, classification_metrics, label_word_scores
+from fsa_distill.teacher.text import sentiment_value
 
 
 def read_jsonl(path):

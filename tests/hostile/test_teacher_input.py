@@ -166,7 +166,7 @@ def test_a_csv_with_an_unterminated_quote_is_an_error(tmp_path, capsys):
 
 
 def test_a_parquet_of_reviews_over_the_file_limit(tmp_path, capsys, monkeypatch):
-    pd = pytest.importorskip("pandas")
+    import pandas as pd  # a hard dependency: a broken install fails here, never skips
     from fsa_distill import limits
 
     p = tmp_path / "reviews.parquet"

@@ -97,6 +97,39 @@ def test_bad_experiment_files_are_one_line_errors(tmp_path, change, message):
         load_config(PipelineConfig, write(tmp_path, **change))
 
 
+@pytest.mark.parametrize("change, message", [
+    ({"finetune": {"train": {"epochs": "many"}}}, "finetune: train.epochs: Input should be a valid number"),
+    ({"sweeps": [{"name": "s", "finetune": {"tran": {}}}]}, "sweeps.0.finetune: tran: unknown key"),
+    ({"variants": [{"name": "v", "pretrain": {"train": {"max_step": 5}}}]},
+     "variants.0.pretrain: train.max_step: unknown key"),
+    ({"variants": [{"name": "v", "pretrain": {"output_dir": "x"}}]}, "pretrain.output_dir is set by the pipeline"),
+    ({"generate": {"generation": {"concurrency": "many"}}}, "generate: generation.concurrency"),
+    ({"zeroshot": {"settings": {"limit": 0}}}, "zeroshot.settings: limit: Input should be greater than or equal to 1"),
+    ({"students": [{"name": "b", "model": "tiny", "finetune": {"multitask": {"alpha": 0.5}}}]},
+     "student b: finetune: multitask: unknown key"),
+])
+def test_stage_sections_are_typed_by_the_stages_own_configs(tmp_path, change, message):
+    """Each section, and each change a variant, sweep or student makes to one, is validated by its
+    stage's config class when the file loads, and the error names its place in the file."""
+    with pytest.raises(FsaError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_config(PipelineConfig, write(tmp_path, **change))
+
+
+def test_a_multitask_students_section_is_typed_by_the_multitask_config(tmp_path):
+    student = {"name": "mt", "model": "tiny", "recipe": "multitask", "finetune": {"multitask": {"alpha": 0.25}}}
+    cfg = load_config(PipelineConfig, write(tmp_path, students=[student], sweeps=[], variants=[], fractions=[1.0]))
+    assert cfg.students[0].finetune == {"multitask": {"alpha": 0.25}}  # kept as written (hashed so)
+    assert {type(s.config).__name__ for s in plan(cfg) if s.kind == "finetune"} == {"MultitaskConfig"}
+    with pytest.raises(FsaError, match="multitask.alpha: Input should be less than or equal to 1"):
+        load_config(PipelineConfig, write(tmp_path, students=[{**student, "finetune": {"multitask": {"alpha": 2}}}]))
+
+
+def test_sections_are_kept_as_written_for_the_folder_hash(tmp_path):
+    """An integer stays an integer: the hash of `epochs: 20` is not that of `epochs: 20.0`."""
+    cfg = load_config(PipelineConfig, write(tmp_path, finetune={"train": {"epochs": 20}}))
+    assert cfg.finetune == {"train": {"epochs": 20}} and type(cfg.finetune["train"]["epochs"]) is int
+
+
 def test_shipped_evidence_experiment_plans_every_part():
     cfg = load_config(PipelineConfig, ROOT / "configs" / "experiments" / "evidence-cpu.yaml")
     stages = plan(cfg)

@@ -71,7 +71,7 @@ def test_param_groups_exempt_bias_and_layer_norm():
         build_optimizer(model, "sgd", 1e-3)
 
 
-# reference-system.md §1a: the reference's effective lr, simulated from torch 2.1's scheduler logic.
+# docs/reference.md §1a: the reference's effective lr, simulated from torch 2.1's scheduler logic.
 REFERENCE_EFFECTIVE = {0: 1.5e-3, 50_000: 1.28e-3, 100_000: 7.55e-4, 150_000: 2.28e-4, 200_000: 1e-5}
 
 

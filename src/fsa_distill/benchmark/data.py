@@ -1,4 +1,4 @@
-"""Loading and validating FSA dataset files (reference-system.md §2a).
+"""Loading and validating FSA dataset files (docs/reference.md §2a).
 
 A file is one JSON array (UTF-8, often with a BOM) of sentences:
 
@@ -189,28 +189,10 @@ def parse_records(data: Any, path: Path, split: str = "") -> list[Example]:
     return examples
 
 
-check_json_depth = resources.check_json_depth  # nesting bound before json.loads (resources.py)
-
-
-def read_bounded(path: Path) -> str:
-    """The whole text of a plain or .gz file, refusing more than limits.MAX_FILE_BYTES (also
-    after decompression: bytes are counted before they are decoded; a damaged .gz is one line)."""
-    path = resources.resolve(path)
-    if path.stat().st_size > limits.MAX_FILE_BYTES:
-        raise FsaError(f"{path}: {path.stat().st_size} bytes, more than limits.MAX_FILE_BYTES={limits.MAX_FILE_BYTES} "
-                       "(raise it with FSA_DISTILL_MAX_FILE_BYTES)")
-    return resources.read_text(path)
-
-
-def read_json(path: Path):
-    """A whole JSON file (plain or .gz), bounded in size and nesting before it is parsed."""
-    return resources.parse_json(read_bounded(path), str(path))  # depth, syntax, 4,300-digit integers
-
-
 def load_file(path: str | Path, split: str = "") -> list[Example]:
     """Load and validate one dataset file (plain or .gz) in the reference schema."""
     path = Path(path)
-    return parse_records(read_json(path), path, split or path.name.split(".")[0])
+    return parse_records(resources.read_json(path), path, split or path.name.split(".")[0])
 
 
 def check_disjoint_ids(a: list[Example], b: list[Example]) -> None:
@@ -275,7 +257,7 @@ def dataset_info(folder: str | Path) -> dict:
     path = Path(folder) / "dataset.json"
     if not path.is_file():
         return {}
-    info = resources.parse_json(read_bounded(path), str(path))
+    info = resources.read_json(path)
     return info if isinstance(info, dict) else {}
 
 

@@ -1,4 +1,4 @@
-"""The reference metric (§3): micro P/R/F1 over (sentence, pair) items with *list* semantics.
+"""The reference metric (docs/reference.md §3): micro P/R/F1 over (sentence, pair) items with *list* semantics.
 
     P = #pred items whose pair is among that sentence's gold pairs / #pred items  (1 if no preds)
     R = #gold items whose pair is among that sentence's predicted pairs / #gold items (1 if no gold)

@@ -1,4 +1,4 @@
-"""Per-split and per-view statistics, in the shape of reference-system.md §2a and §3."""
+"""Per-split and per-view statistics, in the shape of docs/reference.md §2a and §3."""
 
 from __future__ import annotations
 

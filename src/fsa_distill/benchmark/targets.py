@@ -1,4 +1,4 @@
-"""Target strings and their parser, exactly as the reference builds and reads them (§2c, §3).
+"""Target strings and their parser, exactly as the reference builds and reads them (docs/reference.md §2c, §3).
 
 ATSA: `term | polarity ; term | polarity`, implicit targets dropped, (term, polarity, offsets)
 triples deduplicated, ordered by the (from, to) offsets *as stored* - strings in train/dev/test, so

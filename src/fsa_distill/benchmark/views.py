@@ -1,4 +1,4 @@
-"""Test views (§3 "Test subsets").
+"""Test views (docs/reference.md §3).
 
 `normal` is what the reference reports: test.json followed by hard_test.json. `implicit` and
 `multi` (the reference's `mams`) are subsets of that union. `test` and `hard` alone are ours: the

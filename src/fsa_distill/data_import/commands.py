@@ -11,7 +11,7 @@ from fsa_distill.errors import FsaError
 def register(sub) -> None:
     data = sub.add_parser("data", help="inspect the FSA benchmark; import and export your own data")
     dsub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
-    st = dsub.add_parser("stats", help="per-split counts and view sizes (reference-system.md §2a, §3)")
+    st = dsub.add_parser("stats", help="per-split counts and view sizes (docs/reference.md §2a, §3)")
     st.add_argument("--task", choices=["atsa", "acsa"], help="only this task")
     st.add_argument("--dataset", help="only this dataset (name or folder)")
     st.add_argument("--data-dir", help="a folder with <task>/<dataset>/{train,dev,test,hard_test}.json, "
@@ -77,7 +77,7 @@ def run_import(args) -> int:
     columns = {r: getattr(args, f"{r}_column") for r in ("text", "aspect", "polarity", "from", "to", "category",
                                                          "id", "ordinal", "aspects") if getattr(args, f"{r}_column")}
     opts = build_config(ImportOptions, dict(
-        format=args.format, task=args.task, sources=sources, output=args.output, name=args.name,
+        format=args.format, task=args.task, sources=sources, output_dir=args.output, name=args.name,
         dev_fraction=args.dev_fraction, seed=args.seed, columns=columns, label_map=parse_label_map(args.label_map),
         force=args.force, strict=args.strict), "data import")
     info = import_dataset(opts, say=lambda m: print(m, file=sys.stderr))

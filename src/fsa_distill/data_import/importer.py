@@ -20,7 +20,7 @@ from typing import Literal
 from pydantic import Field
 
 from fsa_distill import limits
-from fsa_distill.config import StrictConfig
+from fsa_distill.config import Renamed, StrictConfig
 from fsa_distill.data_import import hf, pyabsa, semeval, table
 from fsa_distill.data_import.records import (
     ImportReport,
@@ -35,10 +35,12 @@ IMPORT_SPLITS = ("train", "dev", "test", "hard_test")
 
 
 class ImportOptions(StrictConfig):
+    renamed = {"output": Renamed("output_dir")}  # `output_dir`, as every other config names its folder
+
     format: Literal[FORMATS] = "auto"  # type: ignore[valid-type]
     task: Literal["atsa", "acsa"] = "atsa"
     sources: dict[str, str] = Field(description="split -> file (or HF folder / hub id)")
-    output: str
+    output_dir: str = Field(description="the dataset folder to write (`--output`)")
     name: str | None = Field(None, description="the dataset's name in reports (default: the output folder's)")
     dev_fraction: float = Field(0.2, gt=0, lt=1, description="dev split off train when no dev file is given")
     seed: int = 42
@@ -113,7 +115,7 @@ def read_source(fmt: str, source: str, split: str, opts: ImportOptions, report: 
 def read_benchmark(path: Path) -> list[RawSentence]:
     """A benchmark-schema file read leniently (offsets re-found where they miss), for repairing
     hand-written files; the strict reader is benchmark.data.load_file."""
-    from fsa_distill.benchmark.data import read_json
+    from fsa_distill.resources import read_json
     from fsa_distill.data_import.table import aspect_from
 
     data = read_json(path)
@@ -276,7 +278,7 @@ def write_folder(records: dict[str, list[dict]], info: dict, output: Path, task:
 def import_dataset(opts: ImportOptions, say=print) -> dict:
     """Import, write, and return dataset.json's content."""
     report = ImportReport()
-    output = Path(opts.output)
+    output = Path(opts.output_dir)
     check_output(output, opts.force, opts.sources.values(), OWN_FILES, "dataset.json", say)  # before reading
     records, formats = collect(opts, report, say)
     sources = {s: str(Path(src).resolve()) if Path(src).exists() else src for s, src in opts.sources.items()}

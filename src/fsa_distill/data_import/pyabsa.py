@@ -33,9 +33,9 @@ COPY_CONFLICT = "ATEPC copies of a sentence labelling one span differently: the 
 
 
 def _lines(path: Path) -> list[str]:
-    from fsa_distill.benchmark.data import read_bounded
+    from fsa_distill.resources import read_text
 
-    lines = read_bounded(path).splitlines()  # CRLF and LF alike
+    lines = read_text(path).splitlines()  # CRLF and LF alike
     while lines and not lines[-1].strip():
         lines.pop()
     return lines

@@ -157,14 +157,10 @@ def rows_to_sentences(rows: Iterable[tuple[str, dict]], cols: dict[str, str | No
 
 
 # ------------------------------------------------------------------ file readers
-def _text(path: Path) -> str:
-    from fsa_distill.benchmark.data import read_bounded
-
-    return read_bounded(path)
-
-
 def read_csv(path: Path, given: dict, report: ImportReport) -> list[RawSentence]:
-    text = _text(path)
+    from fsa_distill.resources import read_text
+
+    text = read_text(path)
     delim = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
     # strict: a quote opened and never closed is an error, not a field holding the rest of the file
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delim, strict=True)
@@ -187,19 +183,9 @@ def read_csv(path: Path, given: dict, report: ImportReport) -> list[RawSentence]
 
 
 def read_jsonl(path: Path, given: dict, report: ImportReport) -> list[RawSentence]:
-    from fsa_distill.benchmark.data import check_json_depth
-    from fsa_distill.resources import parse_json
+    from fsa_distill.resources import read_json_records
 
-    text = _text(path)
-    check_json_depth(text, path)
-    if text.lstrip().startswith("["):  # a JSON array of rows
-        data = parse_json(text, str(path))
-        rows = [(f"{path}: record {i}", r) for i, r in enumerate(data)]
-    else:
-        from fsa_distill.resources import json_object
-
-        rows = [(f"{path}: line {n}", json_object(line, f"{path}: line {n}"))
-                for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+    rows = read_json_records(path)  # a JSON array of rows or JSON lines
     for where, r in rows:
         if not isinstance(r, dict):
             raise FsaError(f"{where}: expected an object (got {type(r).__name__})")

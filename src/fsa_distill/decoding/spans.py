@@ -9,13 +9,15 @@
 `exact` and `ignore-case` return non-overlapping matches left to right (as `re.finditer`);
 `folded` and `loose` return every match that starts and ends on a word boundary ("ice" is not
 found inside "service"). Callers choose among the spans: grounding (decoding/grounding.py), the
-predict API's span placement (inference/__init__.py) and the LLM answer parser (llm_prompts.py).
+predict API's span placement (`locate_spans`, `one_per_place` below, used by
+inference/__init__.py) and the LLM answer parser (llm_prompts.py).
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Sequence
 
 Span = tuple[int, int]
 HOW = ("exact", "ignore-case", "folded", "loose")
@@ -80,3 +82,51 @@ def find_spans(term: str, text: str, how: str = "exact") -> list[Span]:
     if how in ("folded", "loose"):
         return _folded_spans(term, text, strict=how == "folded")
     raise ValueError(f"unknown match {how!r}: expected one of {', '.join(HOW)}")
+
+
+# ------------------------------------------------------------------ span placement (predict API)
+def _pick(exact: list[tuple[int, int]], folded: list[tuple[int, int]],
+          used: list[tuple[int, int]]) -> tuple[int, int] | None:
+    # Prefer an occurrence no other term has claimed (so "rice" is not placed inside "fried
+    # rice" when it also occurs alone), then one not claimed by an identical span, then any;
+    # within each, an exact match before a case-insensitive one ("waiter" then "Waiter").
+    def free(m):
+        return all(m[1] <= s or m[0] >= e for s, e in used)
+
+    for keep in (free, lambda m: m not in used, lambda m: True):
+        for matches in (exact, folded):
+            group = [m for m in matches if keep(m)]
+            if group:
+                return group[0]
+    return None
+
+
+def locate_spans(text: str, terms: Sequence[str]) -> list[tuple[int, int] | None]:
+    """Character span of each term in `text`: its first occurrence not used by another term, so a
+    repeated term gets successive spans; exact match first, then case-insensitive; None if absent.
+    When the text holds a term fewer times than asked, the extra ones reuse a span (which
+    `one_per_place` then drops). Longer terms are placed first so that a short term does not take a
+    spot inside a long one."""
+    spans: list[tuple[int, int] | None] = [None] * len(terms)
+    used: list[tuple[int, int]] = []
+    for i in sorted(range(len(terms)), key=lambda i: -len(terms[i])):  # stable: repeats keep order
+        span = _pick(find_spans(terms[i], text, "exact"), find_spans(terms[i], text, "ignore-case"), used)
+        if span is not None:
+            spans[i] = span
+            used.append(span)
+    return spans
+
+
+def _inside(span: tuple[int, int], other: tuple[int, int]) -> bool:
+    return other[0] <= span[0] and span[1] <= other[1]
+
+
+def one_per_place(spans: Sequence[Span | None]) -> set[int]:
+    """The indices of `spans` that keep their place: longest first (as `locate_spans` places
+    them), then in generated order; a span repeated or lying inside one already kept is dropped
+    ("wine" inside "wine list"; a repeat the text holds fewer times than the model wrote it)."""
+    kept: set[int] = set()
+    for i in sorted((i for i, s in enumerate(spans) if s), key=lambda i: (spans[i][0] - spans[i][1], i)):
+        if not any(_inside(spans[i], spans[j]) for j in kept):
+            kept.add(i)
+    return kept

@@ -11,7 +11,7 @@ the sentence's and no grounding is needed. Its polarity is the mean of its token
 distributions: every polarity with a mean of at least 0.5 (the gold encoding is multi-hot, so a
 span annotated twice with two polarities - 27 of the shipped hard_test spans - round-trips; a
 softmax model can only reach two at exactly 0.5 each), else the argmax. Targets are written in
-the reference's order: by their offsets as strings (reference-system.md §2c; the quirk makes
+the reference's order: by their offsets as strings (docs/reference.md §2c; the quirk makes
 "22" sort before "4"), deduplicated as (term, polarity, offsets) triples.
 
 Where a gold term sits: the file's offsets where sentence[from:to] is the term, else the

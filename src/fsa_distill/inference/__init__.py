@@ -1,13 +1,13 @@
 """The public predict API: a trained model on new text.
 
     from fsa_distill import SentimentAnalyzer
-    sa = SentimentAnalyzer.from_pretrained("runs/rest14/seed42/best_model")  # a model folder, hub id or preset
+    sa = SentimentAnalyzer.from_pretrained("runs/rest14/seed42/best_model")  # a model folder (not its run folder), hub id or preset
     sa.predict("The pasta was great but the waiter was rude.")
     # AnalysisResult(text=..., generated='pasta | positive ; waiter | negative',
     #                aspects=[AspectSentiment('pasta', 'positive', 4, 9, in_text=True),
     #                         AspectSentiment('waiter', 'negative', 28, 34, in_text=True)])
 
-The model writes `aspect | polarity ; ...` (reference-system.md §2c). Here it is read for a
+The model writes `aspect | polarity ; ...` (docs/reference.md, target strings). Here it is read for a
 user, not for the scorer: chunks are split as the reference parser does; an ATSA term gets its
 character span (exact match first, then case-insensitive); a term generated more often than the
 text holds it collapses to one aspect per occurrence (a model that repeats itself does not make
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 from fsa_distill.benchmark.targets import parse_pairs
-from fsa_distill.decoding.spans import find_spans
+from fsa_distill.decoding.spans import locate_spans, one_per_place
 from fsa_distill.errors import FsaError
 from fsa_distill.inference.student import Student
 from fsa_distill.inference.student import load as load_student
@@ -58,47 +58,12 @@ class AnalysisResult:
                 "aspects": [a.to_dict() for a in self.aspects], "truncated": self.truncated}
 
 
-# ------------------------------------------------------------------------------ parsing, spans
+# ------------------------------------------------------------------------------ parsing, aspects
 def parse_generated(seq: str) -> list[tuple[str, str]]:
     """(aspect, polarity) pairs: the reference's chunk rules (one '|', known polarity) without its
-    ATSA substring filter, which `locate_spans` replaces - i.e. the ACSA parser."""
+    ATSA substring filter, which span placement (decoding/spans.py `locate_spans`) replaces - i.e.
+    the ACSA parser."""
     return [p for p in parse_pairs("acsa", seq, "") if p[0]]
-
-
-def _pick(exact: list[tuple[int, int]], folded: list[tuple[int, int]],
-          used: list[tuple[int, int]]) -> tuple[int, int] | None:
-    # Prefer an occurrence no other term has claimed (so "rice" is not placed inside "fried
-    # rice" when it also occurs alone), then one not claimed by an identical span, then any;
-    # within each, an exact match before a case-insensitive one ("waiter" then "Waiter").
-    def free(m):
-        return all(m[1] <= s or m[0] >= e for s, e in used)
-
-    for keep in (free, lambda m: m not in used, lambda m: True):
-        for matches in (exact, folded):
-            group = [m for m in matches if keep(m)]
-            if group:
-                return group[0]
-    return None
-
-
-def locate_spans(text: str, terms: Sequence[str]) -> list[tuple[int, int] | None]:
-    """Character span of each term in `text`: its first occurrence not used by another term, so a
-    repeated term gets successive spans; exact match first, then case-insensitive; None if absent.
-    When the text holds a term fewer times than asked, the extra ones reuse a span (which
-    `to_result` then drops). Longer terms are placed first so that a short term does not take a
-    spot inside a long one."""
-    spans: list[tuple[int, int] | None] = [None] * len(terms)
-    used: list[tuple[int, int]] = []
-    for i in sorted(range(len(terms)), key=lambda i: -len(terms[i])):  # stable: repeats keep order
-        span = _pick(find_spans(terms[i], text, "exact"), find_spans(terms[i], text, "ignore-case"), used)
-        if span is not None:
-            spans[i] = span
-            used.append(span)
-    return spans
-
-
-def _inside(span: tuple[int, int], other: tuple[int, int]) -> bool:
-    return other[0] <= span[0] and span[1] <= other[1]
 
 
 def _clean_atsa(text: str, pairs: list[tuple[str, str]], keep_absent: bool) -> list[AspectSentiment]:
@@ -108,11 +73,7 @@ def _clean_atsa(text: str, pairs: list[tuple[str, str]], keep_absent: bool) -> l
     inside a longer kept term ("wine" inside "wine list"). Absent terms: flagged, kept once each
     only if asked."""
     spans = locate_spans(text, [a for a, _ in pairs])
-    kept: set[int] = set()
-    # Longest first (as locate_spans places them), then in generated order.
-    for i in sorted((i for i, s in enumerate(spans) if s), key=lambda i: (spans[i][0] - spans[i][1], i)):
-        if not any(_inside(spans[i], spans[j]) for j in kept):
-            kept.add(i)
+    kept = one_per_place(spans)
     aspects, seen_absent = [], set()
     for i, ((term, polarity), span) in enumerate(zip(pairs, spans)):
         if span is None and keep_absent and term.lower() not in seen_absent:

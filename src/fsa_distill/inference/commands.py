@@ -10,28 +10,29 @@ Files are read twice: a first pass checks every line (UTF-8, JSON, the field) an
 a bad byte on line 900,000 is reported before hours of inference and the progress bar has a total.
 The second pass streams `--chunk-size` records at a time; nothing holds the whole file.
 Empty texts are not sent to the model but keep their row (status "empty"), so rows stay aligned.
+The readers and writers of those files are in predict_io.py.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 import sys
-from dataclasses import dataclass
 from itertools import chain, islice, tee
 from pathlib import Path
-from typing import IO, Iterable, Iterator
+from typing import Iterable, Iterator
 
-from fsa_distill import limits
-from fsa_distill.config import add_progress_flag
+from fsa_distill.cli_args import add_progress_flag
 from fsa_distill.errors import FsaError
 from fsa_distill.inference.fast import add_fast_flags
-from fsa_distill.resources import json_object, read_lines
-
-INPUT_FORMATS = {".txt": "txt", ".text": "txt", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
-OUTPUT_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv"}
-CSV_COLUMNS = ("line", "id", "text", "prediction", "aspects", "status")
+from fsa_distill.inference.predict_io import (
+    INPUT_FORMATS,
+    OUTPUT_FORMATS,
+    Record,
+    Writer,
+    close_output,
+    format_of,
+    read_records,
+)
 
 
 def register(sub) -> None:
@@ -47,7 +48,8 @@ def register(sub) -> None:
     p.add_argument("--column", help="CSV column holding the text (default: --text-field)")
     p.add_argument("--id-field", default="id", help="JSONL key / CSV column copied to the output id "
                                                     "when present (default: id; else the line number)")
-    p.add_argument("--output", "-o", help="a .jsonl or .csv file (default: JSON lines on stdout)")
+    p.add_argument("--output", "-o", help="a .jsonl or .csv file (default: JSON lines on stdout); predict writes "
+                   "one file, so its --output is that file (every other command's --output is a folder)")
     p.add_argument("--output-format", choices=["jsonl", "csv"], help="override the extension (stdout: jsonl)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--chunk-size", type=int, default=256,
@@ -61,156 +63,6 @@ def register(sub) -> None:
     p.set_defaults(func=run_predict)
 
 
-@dataclass
-class Record:
-    line: int           # 1-based line (CSV: the line the record starts on; arguments: position)
-    id: object          # the input's id field if present, else the line number
-    text: str
-
-
-# ------------------------------------------------------------------------------------ reading
-def _decoded_lines(stream: IO[bytes], name: str) -> Iterator[tuple[int, str]]:
-    """(line number, text) with the newline removed; a non-UTF-8 or over-long line is an error
-    naming it (resources.read_lines: the one bounded line reader)."""
-    for n, line in read_lines(stream, name):
-        yield n, line.rstrip("\r\n")
-
-
-def _txt_records(stream, name, args) -> Iterator[Record]:
-    for n, line in _decoded_lines(stream, name):
-        yield Record(n, n, line)
-
-
-def _jsonl_records(stream, name, args) -> Iterator[Record]:
-    field = args.text_field
-    for n, line in _decoded_lines(stream, name):
-        if not line.strip():
-            yield Record(n, n, "")  # a blank line keeps its row, so line numbers stay aligned
-            continue
-        obj = json_object(line, f"{name}: line {n}")
-        if field not in obj:
-            raise FsaError(f"{name}: line {n}: no {field!r} key (keys: {', '.join(obj) or 'none'}); "
-                           "choose one with --text-field")
-        text = obj[field]
-        if text is not None and not isinstance(text, str):
-            raise FsaError(f"{name}: line {n}: {field!r} is a {type(text).__name__}, expected a string")
-        yield Record(n, obj.get(args.id_field, n), text or "")
-
-
-def _csv_records(stream, name, args) -> Iterator[Record]:
-    column = args.column or args.text_field
-    lines = _decoded_lines(stream, name)
-    counter = {"n": 0}
-
-    def physical():  # csv needs the newlines back; we count lines to name them in errors
-        for n, line in lines:
-            counter["n"] = n
-            yield line + "\n"
-
-    reader = csv.reader(physical())
-    try:
-        header = next(reader)
-    except StopIteration:
-        return
-    if column not in header:
-        raise FsaError(f"{name}: no column {column!r} (columns: {', '.join(header)}); choose one with --column")
-    ti, ii = header.index(column), header.index(args.id_field) if args.id_field in header else None
-    while True:
-        start = counter["n"] + 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as e:
-            raise FsaError(f"{name}: line {counter['n']}: bad CSV ({e})") from None
-        if not row:  # a blank line: keep its row like the other formats
-            yield Record(start, start, "")
-            continue
-        if len(row) <= ti:
-            raise FsaError(f"{name}: line {start}: {len(row)} field(s), no {column!r} value")
-        rid = row[ii] if ii is not None and ii < len(row) else start
-        yield Record(start, rid, row[ti])
-
-
-READERS = {"txt": _txt_records, "jsonl": _jsonl_records, "csv": _csv_records}
-
-
-def _bounded(records: Iterator[Record], name: str) -> Iterator[Record]:
-    """A text longer than limits.MAX_TEXT_CHARS is an error naming its line: the model reads at
-    most 512 tokens of it anyway, and tokenizing megabytes first costs minutes and gigabytes."""
-    limit = limits.MAX_TEXT_CHARS
-    for rec in records:
-        if len(rec.text) > limit:
-            raise FsaError(f"{name}: line {rec.line}: text of {len(rec.text)} characters, more than {limit} "
-                           "(raise FSA_DISTILL_MAX_TEXT_CHARS)")
-        yield rec
-
-
-def _format_of(path: str, explicit: str | None, table: dict, default: str | None, what: str) -> str:
-    if explicit:
-        return explicit
-    if path == "-":
-        return default  # type: ignore[return-value]
-    ext = Path(path).suffix.lower()
-    if ext not in table:
-        raise FsaError(f"{path}: cannot tell the {what} format from {ext or 'no extension'!r}; "
-                       f"use {', '.join(sorted(set(table)))} or pass --{what}-format")
-    return table[ext]
-
-
-def _open_input(path: str) -> IO[bytes]:
-    if path == "-":
-        if sys.stdin is None:  # started with stdin closed (`<&-`)
-            raise FsaError("<stdin>: stdin is closed; pipe text in or use --input FILE")
-        return sys.stdin.buffer
-    p = Path(path)
-    if not p.is_file():
-        raise FsaError(f"{path}: no such file")
-    return open(p, "rb")
-
-
-def read_records(path: str, fmt: str, args) -> Iterator[Record]:
-    stream = _open_input(path)
-    try:
-        name = "<stdin>" if path == "-" else path
-        yield from _bounded(READERS[fmt](stream, name, args), name)
-    finally:
-        if stream is not sys.stdin.buffer:
-            stream.close()
-
-
-# ------------------------------------------------------------------------------------ writing
-def _status(result) -> str:
-    if not result.text.strip():
-        return "empty"
-    return "truncated" if result.truncated else "ok"
-
-
-class Writer:
-    def __init__(self, stream: IO[str], fmt: str):
-        self.stream, self.fmt = stream, fmt
-        self.csv = csv.writer(stream) if fmt == "csv" else None
-        if self.csv:
-            self.csv.writerow(CSV_COLUMNS)
-
-    def write(self, rec: Record, result) -> None:
-        aspects = [a.to_dict() for a in result.aspects]
-        row = {"line": rec.line, "id": rec.id, "text": rec.text, "prediction": result.generated,
-               "aspects": aspects, "status": _status(result)}
-        if self.csv:
-            row["aspects"] = json.dumps(aspects, ensure_ascii=False)
-            self.csv.writerow([row[c] for c in CSV_COLUMNS])
-        else:
-            self.stream.write(json.dumps(row, ensure_ascii=False) + "\n")
-
-
-def _close(out: IO[str], shown: str, n: int) -> None:
-    try:
-        out.close()  # flushes the last buffered rows: where a full disk shows
-    except OSError as e:
-        raise FsaError(f"{shown}: cannot write ({e.strerror}) after {n} row(s)") from None
-
-
 # -------------------------------------------------------------------------------------- main
 def _source(args) -> tuple[str | None, str | None]:
     """(input path or '-', input format), or (None, None) for texts given as arguments."""
@@ -221,7 +73,7 @@ def _source(args) -> tuple[str | None, str | None]:
     if args.texts:
         return None, None
     if args.input:
-        return args.input, _format_of(args.input, args.input_format, INPUT_FORMATS, "txt", "input")
+        return args.input, format_of(args.input, args.input_format, INPUT_FORMATS, "txt", "input")
     if sys.stdin is None or sys.stdin.isatty():
         raise FsaError("nothing to predict: give texts as arguments, --input FILE, or pipe text on stdin")
     return "-", args.input_format or "txt"
@@ -264,7 +116,7 @@ def run_predict(args) -> int:
         raise FsaError("--max-input-length must be at least 1")
     path, fmt = _source(args)
     out_path = args.output if args.output and args.output != "-" else None
-    out_fmt = _format_of(out_path or "-", args.output_format, OUTPUT_FORMATS, "jsonl", "output")
+    out_fmt = format_of(out_path or "-", args.output_format, OUTPUT_FORMATS, "jsonl", "output")
     _check_output(out_path, path)
     from fsa_distill.models import check_device, check_model_spec
 
@@ -329,7 +181,7 @@ def _write_predictions(args, sa, records, total, stopper, out_path, out_fmt) -> 
         raise FsaError(f"{shown}: cannot write ({e.strerror}) after {n} row(s)") from None
     finally:
         if out is not sys.stdout:
-            _close(out, shown, n)
+            close_output(out, shown, n)
     notes = "; ".join(x for x in [f"{empty} empty (kept as rows with status 'empty')" if empty else "",
                                   f"{truncated} truncated" if truncated else ""] if x)
     print(f"predicted {n} text(s){' (' + notes + ')' if notes else ''}"

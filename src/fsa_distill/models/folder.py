@@ -18,12 +18,19 @@ META_FILE = "fsa_distill.json"  # what made a model folder: base model, teacher,
 
 
 def save_student(model, tokenizer, out_dir: Path, meta: dict | None = None) -> None:
+    """A model folder: safetensors weights, config, tokenizer and (with `meta`) fsa_distill.json."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
     if meta is not None:
-        write_json(out_dir / META_FILE, meta)
+        write_meta(out_dir, meta)
+
+
+def write_meta(folder: Path, meta: dict) -> None:
+    """The one writer of fsa_distill.json: `save_student` calls it, and so do the stages that
+    complete a folder written before (a fine-tuning's scores, a pretraining checkpoint exported)."""
+    write_json(Path(folder) / META_FILE, meta)
 
 
 def read_meta(path: str | Path) -> dict:

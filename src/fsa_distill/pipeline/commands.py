@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fsa_distill.config import add_progress_flag
+from fsa_distill.cli_args import add_progress_flag
 
 
 def register(sub) -> None:
@@ -22,12 +22,14 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from fsa_distill.config import load_config
-    from fsa_distill.pipeline.config import PipelineConfig, validate_stage_configs
+    from fsa_distill.pipeline.config import PipelineConfig, check_datasets
     from fsa_distill.pipeline.run import run_pipeline
 
-    cfg = load_config(PipelineConfig, args.config, args.overrides,
-                      flags={"jobs": args.jobs, "executor": args.executor})
-    validate_stage_configs(cfg, args.config)
+    from fsa_distill.cli_args import split_config_args
+
+    path, overrides = split_config_args(args)
+    cfg = load_config(PipelineConfig, path, overrides, flags={"jobs": args.jobs, "executor": args.executor})
+    check_datasets(cfg, path)  # every stage config is then built once, as the plan is made
     result = run_pipeline(cfg, dry_run=args.dry_run, progress=not args.quiet, report_only=args.report_only)
     if not args.dry_run:
         print(result["report"]["markdown"])

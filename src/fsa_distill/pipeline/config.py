@@ -1,15 +1,87 @@
-"""The experiment file: which stages run, with what, over which students, datasets and seeds."""
+"""The experiment file: which stages run, with what, over which students, datasets and seeds.
+
+Stage sections are typed by the stages' own config classes: `generate` by GenerateConfig,
+`pretrain` by PretrainConfig, `finetune` by FinetuneConfig (MultitaskConfig for a multi-task
+student), zero-shot `settings` by ZeroShotConfig. Every section, and every change a variant, sweep
+or student makes to one, is validated by that class when the experiment file loads (an unknown
+key or a wrong type names its place in the file), and a key the pipeline sets itself (the model,
+task, dataset, seed, output folder, label, train fraction) is refused there. A section is kept as
+written: the stage folders are named by a hash of the raw merged section (plan.py), so values stay
+as the file spells them (`epochs: 20`, not `20.0`) and no finished or committed folder moves.
+The layers of a stage's section merge in one place each, in this order: the top-level section,
+then the variant's or sweep's changes, then the student's (`*_section` below); plan.py then adds
+the keys the pipeline sets and builds the stage config once.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
-from fsa_distill.config import StrictConfig, deep_merge
+from fsa_distill.config import StrictConfig, deep_merge, quiet_renames
 
 PAPER_SEEDS = [42, 52, 62, 72, 82, 142, 152, 162, 172, 182]
 PRETRAINED = "@pretrained"  # a student whose weights are this experiment's pretraining output
+
+# The keys of each stage's config that the pipeline sets (why, in the error), never a section's.
+PIPELINE_KEYS = {
+    "generate": {"out": "output folders", "output_dir": "output folders"},
+    "pretrain": {"output_dir": "output folders"},
+    "finetune": {k: "students, tasks, seeds" for k in ("model", "task", "dataset", "seed", "output_dir", "label")},
+    "zeroshot": {k: "students, datasets" for k in ("model", "dataset", "output_dir", "backend", "label")},
+}
+# What a section is completed with to validate as its whole stage config (a required key).
+PLACEHOLDERS = {"generate": {}, "pretrain": {"output_dir": "-"}, "finetune": {}, "zeroshot": {"model": "-"}}
+
+
+def stage_class(kind: str, recipe: str = "finetune") -> type[StrictConfig]:
+    """The config class of a stage (imported when a section is checked: the stages lie below)."""
+    if kind == "generate":
+        from fsa_distill.teacher.config import GenerateConfig
+        return GenerateConfig
+    if kind == "pretrain":
+        from fsa_distill.student.pretrain_config import PretrainConfig
+        return PretrainConfig
+    if kind == "zeroshot":
+        from fsa_distill.evaluation.zeroshot import ZeroShotConfig
+        return ZeroShotConfig
+    if recipe == "multitask":
+        from fsa_distill.student.multitask import MultitaskConfig
+        return MultitaskConfig
+    from fsa_distill.student.finetune_config import FinetuneConfig
+    return FinetuneConfig
+
+
+def check_section(kind: str, data: dict, recipe: str = "finetune") -> dict:
+    """`data` (a stage section, or one layer's changes to it) validated by the stage's own config
+    class; returned as written. A key the pipeline sets is refused with the reason."""
+    for key, why in PIPELINE_KEYS[kind].items():
+        if key in data:
+            raise PydanticCustomError("pipeline_key", "{kind}.{key} is set by the pipeline ({why})",
+                                      {"kind": kind, "key": key, "why": why})
+    if kind == "finetune" and isinstance(data.get("train"), dict) and "data_fraction" in data["train"]:
+        raise PydanticCustomError("pipeline_key", "finetune.train.data_fraction is set by the pipeline: use `fractions`")
+    try:
+        with quiet_renames():  # the stage warns about an old key name when it is built (plan.py)
+            stage_class(kind, recipe).model_validate({**data, **PLACEHOLDERS[kind]})
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        msg = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+        raise PydanticCustomError("stage_section", "{where}: {msg}", {"where": where, "msg": msg}) from None
+    return data
+
+
+def _section(kind: str):
+    return Annotated[dict[str, Any], AfterValidator(lambda v: check_section(kind, v))]
+
+
+GenerateSection = _section("generate")
+PretrainSection = _section("pretrain")
+FinetuneSection = _section("finetune")  # a multi-task student's own changes: StudentSpec checks them
+ZeroShotSection = _section("zeroshot")
 
 
 class StudentSpec(StrictConfig):
@@ -23,6 +95,15 @@ class StudentSpec(StrictConfig):
     family: Literal["generative", "extractive"] | None = None  # = finetune.family (extractive: a tagger)
     finetune: dict[str, Any] = {}  # this student's changes to the fine-tuning section, key by key
 
+    @model_validator(mode="after")
+    def _typed(self):
+        try:
+            check_section("finetune", self.finetune, self.recipe)
+        except PydanticCustomError as e:
+            raise PydanticCustomError("stage_section", "student {name}: finetune: {msg}",
+                                      {"name": self.name, "msg": e.message()}) from None
+        return self
+
 
 class ZeroShotPlan(StrictConfig):
     """Zero-shot sentiment classification of students' starting models (a variant's pretrained
@@ -30,8 +111,8 @@ class ZeroShotPlan(StrictConfig):
 
     students: list[str] | None = None  # default: every variant and every plain finetune student
     datasets: list[str] = ["sst2", "yelp2", "teacher-heldout"]
-    settings: dict[str, Any] = {}  # ZeroShotConfig keys: split, limit, seed, methods, label_words, analysis
-    student_settings: dict[str, dict[str, Any]] = {}  # {student: its changes to settings} (e.g. input templates)
+    settings: ZeroShotSection = {}  # ZeroShotConfig keys: split, limit, seed, methods, label_words, analysis
+    student_settings: dict[str, ZeroShotSection] = {}  # {student: its changes to settings} (e.g. input templates)
 
 
 class VariantSpec(StrictConfig):
@@ -39,9 +120,9 @@ class VariantSpec(StrictConfig):
     keys changed (merged key by key). Each variant is fine-tuned as a student of its own name."""
 
     name: str
-    pretrain: dict[str, Any] = {}
-    generate: dict[str, Any] = {}
-    finetune: dict[str, Any] = {}  # this variant's changes to the fine-tuning section (e.g. prefix: task)
+    pretrain: PretrainSection = {}
+    generate: GenerateSection = {}
+    finetune: FinetuneSection = {}  # this variant's changes to the fine-tuning section (e.g. prefix: task)
     # Several pretrainings of this variant, one per seed (all holding out the same reviews: those
     # of the pretrain section's seed). Fine-tuning seed i uses pretraining i mod n, so the paired
     # CIs include the pretraining's own variance. Empty: one pretraining, the section's seed.
@@ -57,7 +138,7 @@ class SweepSpec(StrictConfig):
     tasks: dict[Literal["atsa", "acsa"], list[str]] | None = None
     seeds: list[int] | None = Field(None, min_length=1)
     fractions: list[float] | None = Field(None, min_length=1)
-    finetune: dict[str, Any] = {}
+    finetune: FinetuneSection = {}
 
 
 class ReportSettings(StrictConfig):
@@ -76,8 +157,8 @@ class PipelineConfig(StrictConfig):
     results_dir: str | None = None
     # Stage settings are the stages' own configs (fsa-distill generate / pretrain / finetune),
     # minus the paths, which the pipeline sets. Leave `generate` or `pretrain` out to skip them.
-    generate: dict[str, Any] | None = None
-    pretrain: dict[str, Any] | None = None
+    generate: GenerateSection | None = None
+    pretrain: PretrainSection | None = None
     variants: list[VariantSpec] = []  # several pretrainings, each a student (see VariantSpec)
     students: list[StudentSpec] | None = None  # default: [distilled = @pretrained] without variants
     tasks: dict[Literal["atsa", "acsa"], list[str]] = {"atsa": ["rest14"]}
@@ -86,7 +167,7 @@ class PipelineConfig(StrictConfig):
     # fine-tuning seed, so paired runs see the same sentences); dev and test stay whole.
     fractions: list[float] = Field(default_factory=lambda: [1.0], min_length=1)
     sweeps: list[SweepSpec] = []  # several grids in one file; none = one grid of the top-level keys
-    finetune: dict[str, Any] = {}
+    finetune: FinetuneSection = {}
     jobs: int = Field(1, ge=1, description="fine-tuning jobs in parallel")
     executor: Literal["local", "ray"] = "local"
     ray_address: str | None = None
@@ -95,19 +176,10 @@ class PipelineConfig(StrictConfig):
 
     @model_validator(mode="after")
     def _check(self):
+        """How the parts refer to each other (the sections themselves are typed above)."""
         if self.students is None:
             self.students = [] if self.variants else [StudentSpec(name="distilled", model=PRETRAINED)]
-        if self.variants and self.pretrain is None:
-            raise ValueError("variants change the pretrain section, but there is none")
-        if self.variants and any(s.model == PRETRAINED for s in self.students):
-            raise ValueError(f"with variants, each variant is a pretrained student: drop the {PRETRAINED} student")
-        variant_refs = {"@" + v.name for v in self.variants}
-        for s in self.students:
-            if s.model.startswith("@") and s.model != PRETRAINED and s.model not in variant_refs:
-                raise ValueError(f"student {s.name}: model {s.model!r}: an @-name is {PRETRAINED} or a variant "
-                                 f"({', '.join(sorted(variant_refs)) or 'none here'})")
-        if any(s.model == PRETRAINED for s in self.students) and self.pretrain is None:
-            raise ValueError(f"a student uses {PRETRAINED} but there is no pretrain section")
+        self._check_pretrained_students()
         names = [s.name for s in self.students] + [v.name for v in self.variants]
         if len(set(names)) != len(names):
             raise ValueError(f"student and variant names must be unique: {names}")
@@ -128,29 +200,54 @@ class PipelineConfig(StrictConfig):
             unknown = sorted(set(self.zeroshot.students or []).union(self.zeroshot.student_settings) - set(names))
             if unknown:
                 raise ValueError(f"zeroshot: unknown students {unknown} (known: {names})")
-            taken = {"model", "dataset", "output_dir", "backend", "label"} & \
-                set().union(self.zeroshot.settings, *self.zeroshot.student_settings.values())
-            if taken:
-                raise ValueError(f"zeroshot.settings: {sorted(taken)} are set by the pipeline")
-        for section in [self.finetune] + [s.finetune for s in self.sweeps] + \
-                [s.finetune for s in self.students] + [v.finetune for v in self.variants]:
-            for key in ("model", "task", "dataset", "seed", "output_dir", "label"):
-                if key in section:
-                    raise ValueError(f"finetune.{key} is set by the pipeline (students, tasks, seeds)")
-            if "data_fraction" in (section.get("train") or {}):
-                raise ValueError("finetune.train.data_fraction is set by the pipeline: use `fractions`")
         for v in self.variants:
             if v.pretrain_seeds and (len(set(v.pretrain_seeds)) != len(v.pretrain_seeds) or "seed" in v.pretrain):
                 raise ValueError(f"variant {v.name}: pretrain_seeds must be distinct and replace pretrain.seed")
-            if "output_dir" in v.pretrain or {"out", "output_dir"} & set(v.generate):
-                raise ValueError(f"variant {v.name}: output folders are set by the pipeline")
             if v.generate and self.generate is None:
                 raise ValueError(f"variant {v.name} changes generate, but there is no generate section")
-        if self.pretrain and ("output_dir" in self.pretrain):
-            raise ValueError("pretrain.output_dir is set by the pipeline")
-        if self.generate and {"out", "output_dir"} & set(self.generate):
-            raise ValueError("generate.output_dir is set by the pipeline")
         return self
+
+    def _check_pretrained_students(self) -> None:
+        """@pretrained and @<variant> name a pretraining this experiment has."""
+        if self.variants and self.pretrain is None:
+            raise ValueError("variants change the pretrain section, but there is none")
+        if self.variants and any(s.model == PRETRAINED for s in self.students):
+            raise ValueError(f"with variants, each variant is a pretrained student: drop the {PRETRAINED} student")
+        variant_refs = {"@" + v.name for v in self.variants}
+        for s in self.students:
+            if s.model.startswith("@") and s.model != PRETRAINED and s.model not in variant_refs:
+                raise ValueError(f"student {s.name}: model {s.model!r}: an @-name is {PRETRAINED} or a variant "
+                                 f"({', '.join(sorted(variant_refs)) or 'none here'})")
+        if any(s.model == PRETRAINED for s in self.students) and self.pretrain is None:
+            raise ValueError(f"a student uses {PRETRAINED} but there is no pretrain section")
+
+    # ------------------------------------------------------------------ the sections, merged once
+    def generate_section(self, variant: "VariantSpec") -> dict:
+        """The generation section of a variant: the top level, then the variant's changes."""
+        return deep_merge(self.generate or {}, variant.generate)
+
+    def pretrain_section(self, variant: "VariantSpec") -> dict:
+        """The pretraining section of a variant: the top level, then the variant's changes."""
+        return deep_merge(self.pretrain or {}, variant.pretrain)
+
+    def finetune_section(self, sweep: "SweepSpec", spec) -> dict:
+        """The fine-tuning section of one student (a StudentSpec or a VariantSpec) in one sweep:
+        the top level and the sweep's changes (`all_sweeps`), then the student's. With no changes
+        it is the sweep's section as it was, so no existing folder hash moves. The student's
+        family and recipe are written into it (hashed: a multi-task run is not the fine-tuning)."""
+        data = deep_merge(sweep.finetune, spec.finetune) if spec.finetune else {**sweep.finetune}
+        if data.get("prefix") == "":  # no prefix is the default: the same inputs, the same folder
+            data.pop("prefix")
+        if getattr(spec, "family", None):
+            data["family"] = spec.family
+        if getattr(spec, "recipe", "finetune") != "finetune":
+            data["recipe"] = spec.recipe  # not a config key: plan.py takes it out again
+        return data
+
+    def zeroshot_settings(self, student: str) -> dict:
+        """The zero-shot settings of one student: the plan's, then the student's changes."""
+        own = self.zeroshot.student_settings.get(student)
+        return deep_merge(self.zeroshot.settings, own) if own else self.zeroshot.settings
 
     def run_dir(self) -> str:
         return self.output_dir.format(name=self.name)
@@ -186,27 +283,3 @@ def check_datasets(cfg: PipelineConfig, source: str) -> None:
                     raise FsaError(f"{where}: {e}") from None
                 if missing:
                     raise FsaError(f"{where}: not a dataset folder (no {missing[0]}.json)")
-
-
-def validate_stage_configs(cfg: PipelineConfig, source: str) -> None:
-    """Build every stage config once up front, so a typo fails before hours of work."""
-    from fsa_distill.config import build_config
-    from fsa_distill.student.finetune import FinetuneConfig
-
-    check_datasets(cfg, source)
-    for sweep in cfg.all_sweeps():
-        where = f"{source}: finetune" + (f" (sweep {sweep.name})" if cfg.sweeps else "")
-        build_config(FinetuneConfig, dict(sweep.finetune), where)
-    variants = cfg.variants or [VariantSpec(name="")]
-    if cfg.generate is not None:
-        from fsa_distill.teacher.config import GenerateConfig
-
-        for v in variants:
-            build_config(GenerateConfig, {**deep_merge(cfg.generate, v.generate), "output_dir": "x"},
-                         f"{source}: generate" + (f" (variant {v.name})" if v.name else ""))
-    if cfg.pretrain is not None:
-        from fsa_distill.student.pretrain import PretrainConfig
-
-        for v in variants:
-            build_config(PretrainConfig, {**deep_merge(cfg.pretrain, v.pretrain), "output_dir": "x"},
-                         f"{source}: pretrain" + (f" (variant {v.name})" if v.name else ""))

@@ -114,7 +114,7 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def build_config(args):
-    from fsa_distill.serving.app import ServeConfig
+    from fsa_distill.serving.config import ServeConfig
 
     extra = {k: v for k, v in {"max_texts": args.max_texts, "max_text_chars": args.max_text_chars,
                                "max_body_bytes": args.max_body_bytes}.items() if v is not None}

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import json
 
-from fsa_distill.config import (
-    add_config_args,
-    add_progress_flag,
-    load_config,
-    split_config_args,
-)
+from fsa_distill.cli_args import add_config_args, add_progress_flag, split_config_args
+from fsa_distill.config import load_config
 from fsa_distill.ui import print_table
 
 

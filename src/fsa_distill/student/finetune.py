@@ -16,6 +16,9 @@ takes) trained with Trainer on token labels (student/tagging.py). Both write the
   4. evaluate the best model on test+hard once and score all views, through the same Student
   5. save the run folder (runs.py): config.yaml, run_info.json, dev_curve.{json,csv}, eval/,
      metrics.json, best_model/ (with a model card), or only the metrics when save_model is false
+
+The config is in finetune_config.py, dev selection and early stopping in selection.py, the model
+card in cards.py.
 """
 
 from __future__ import annotations
@@ -27,70 +30,14 @@ import random
 import shutil
 import time
 from pathlib import Path
-from typing import Literal
-
-from pydantic import Field
 
 from fsa_distill import runs
-from fsa_distill.benchmark.views import VIEWS
-from fsa_distill.config import StrictConfig
-from fsa_distill.decoding.generate import DecodeSettings
 from fsa_distill.errors import FsaError
-from fsa_distill.models.folder import META_FILE
+from fsa_distill.student.cards import write_finetune_card
+from fsa_distill.student.finetune_config import FinetuneConfig, TrainSettings  # noqa: F401  (importable here)
+from fsa_distill.student.selection import DevSelection
 
 log = logging.getLogger(__name__)
-
-
-class TrainSettings(StrictConfig):
-    learning_rate: float = Field(3e-4, gt=0)
-    head_learning_rate: float | None = Field(None, gt=0, description="extractive student: the learning rate of "
-                                             "its new task heads (None: learning_rate); the encoder is pretrained, "
-                                             "the heads start from random weights")
-    weight_decay: float = Field(0.01, ge=0)
-    adam_epsilon: float = Field(1e-6, gt=0)
-    batch_size: int = Field(16, gt=0)
-    epochs: float = Field(20, gt=0)
-    max_steps: int = Field(-1, description="stop after this many optimizer steps (-1: use epochs)")
-    max_grad_norm: float = 1.0
-    warmup_ratio: float = Field(0.0, ge=0, lt=1)
-    lr_scheduler: Literal["linear", "constant", "cosine"] = "linear"
-    precision: Literal["auto", "bf16", "fp32"] = "auto"
-    data_fraction: float = Field(1.0, gt=0, le=1, description="the reference's low-resource -p option")
-    train_limit: int | None = Field(None, gt=0, description="first N training sentences (tests, demos)")
-    dev_limit: int | None = Field(None, gt=0)
-    eval_every_epochs: int = Field(1, gt=0)
-    eval_every_steps: int = Field(0, ge=0, description="analyse dev every N optimizer steps (0: every "
-                                  "eval_every_epochs epochs, as the reference)")
-    patience: int | None = Field(None, gt=0, description="early stopping: stop after this many dev evaluations "
-                                 "without a better F1 (None: train to the epoch cap, as the reference)")
-    logging_steps: int = 50
-    freeze_embeddings: bool = Field(False, description="keep the input word embeddings fixed (a third fewer "
-                                    "optimizer updates for minilm-tagger, 0.50 against 0.73 s a step here)")
-    length_grouping: bool = Field(False, description="batch sentences of similar length (less padding, "
-                                  "faster on CPU); the reference samples batches at random")
-
-
-class FinetuneConfig(StrictConfig):
-    model: str = Field("tiny", description="student: preset name, local folder or hub id")
-    label: str | None = Field(None, description="the student's name in reports (default: model)")
-    family: Literal["auto", "generative", "extractive"] = Field(
-        "auto", description="auto: extractive for a tagger preset or folder, else generative; extractive on a "
-        "generative folder takes its encoder (models/tagger.py)")
-    prefix: str = Field("", description="input prefix: '' none, 'task' = 'atsa: '/'acsa: ', else literal "
-                        "(student/prefixes.py)")
-    task: Literal["atsa", "acsa"] = "atsa"
-    dataset: str = "rest14"
-    data_dir: str | None = None
-    seed: int = 42
-    output_dir: str = "runs/finetune/{task}-{dataset}-seed{seed}"
-    save_model: bool = Field(True, description="false: keep only metrics and predictions (saves disk)")
-    test_limit: int | None = Field(None, gt=0, description="evaluate on the first N test+hard sentences")
-    views: list[str] = list(VIEWS)
-    train: TrainSettings = TrainSettings()
-    decode: DecodeSettings = DecodeSettings()
-
-    def run_dir(self) -> Path:
-        return Path(self.output_dir.format(task=self.task, dataset=Path(self.dataset).name, seed=self.seed))
 
 
 def build_pairs(task: str, examples) -> tuple[list[str], list[str]]:
@@ -133,119 +80,6 @@ def environment_info() -> dict:
     return {"fsa_distill": __version__, "python": platform.python_version(), "torch": torch.__version__,
             "transformers": transformers.__version__, "device": device,
             "cpu_threads": torch.get_num_threads(), "host": platform.node()}
-
-
-class DevSelection:
-    """Analyses dev every `eval_every_steps` steps (or `eval_every_epochs` epochs), keeps the best
-    model by dev micro-F1 (strict >), and stops training after `patience` evaluations without a
-    better one. Dev is analysed through the same Student interface that evaluation and predict use."""
-
-    def __init__(self, cfg: FinetuneConfig, tokenizer, dev_examples, best_dir: Path | None, progress: bool,
-                 meta: dict):
-        from transformers import TrainerCallback
-
-        self.cfg, self.tokenizer, self.dev, self.best_dir, self.progress = cfg, tokenizer, dev_examples, best_dir, progress
-        self.meta = meta  # what the saved best model records (family, prefix, base model)
-        self.best_f1 = -1.0
-        self.best_epoch = self.best_step = None
-        self.best_state = None  # in-memory copy when the model is not saved to disk
-        self.curve: list[dict] = []
-        self.eval_seconds = 0.0
-        self.since_best = 0
-        self.stopped_early = False
-        selection, every = self, cfg.train.eval_every_steps
-
-        class _Callback(TrainerCallback):
-            def on_step_end(self, args, state, control, model=None, **kw):
-                if every and (state.global_step % every == 0 or state.global_step >= state.max_steps):
-                    selection.evaluate(model, state, control)
-
-            def on_epoch_end(self, args, state, control, model=None, **kw):
-                epoch = round(state.epoch or 0)
-                last = state.global_step >= state.max_steps
-                if not every and (epoch % cfg.train.eval_every_epochs == 0 or last):
-                    selection.evaluate(model, state, control)
-
-        self.callback = _Callback()
-
-    def evaluate(self, model, state, control=None) -> None:
-        from fsa_distill.benchmark.scoring import score
-        from fsa_distill.inference.student import wrap
-
-        if self.curve and self.curve[-1]["step"] == state.global_step:
-            return  # the last step is also an epoch end: analysed once
-        t0 = time.perf_counter()
-        student = wrap(model, self.tokenizer, task=self.cfg.task, meta=self.meta, decode=self.cfg.decode)
-        preds = student.analyse([e.sentence for e in self.dev], progress=self.progress,
-                                desc=f"dev step {state.global_step}")
-        m = score(self.cfg.task, self.dev, preds, bootstrap=0)
-        losses = [h["loss"] for h in state.log_history if "loss" in h]
-        point = {"epoch": round(state.epoch, 3), "step": state.global_step, "dev_precision": m["precision"],
-                 "dev_recall": m["recall"], "dev_f1": m["f1"], "train_loss": losses[-1] if losses else None}
-        improved = m["f1"] > self.best_f1
-        point["best"] = improved
-        self.curve.append(point)
-        # Evaluations before the first F1 above 0 do not count against patience: a head that has not
-        # started to fire yet (all ACSA sigmoids under the threshold in the first epochs) is not a
-        # run that stopped improving.
-        self.since_best = 0 if improved or m["f1"] == 0 == self.best_f1 else self.since_best + 1
-        if improved:
-            self.best_f1, self.best_epoch, self.best_step = m["f1"], point["epoch"], point["step"]
-            if self.best_dir is not None:
-                student.save_pretrained(self.best_dir)
-            else:
-                self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-        patience = self.cfg.train.patience
-        if patience and self.since_best >= patience and control is not None:
-            control.should_training_stop = True
-            self.stopped_early = state.global_step < state.max_steps  # before the cap, not at it
-        self.eval_seconds += time.perf_counter() - t0
-        log.info("step %s (epoch %s) dev F1 %.2f%s", point["step"], point["epoch"], 100 * m["f1"],
-                 " (best)" if improved else f" ({self.since_best} since the best)")
-
-    def convergence(self) -> dict:
-        """Whether the run converged: it stopped with its best at least `patience` evaluations
-        before the end (None where no patience was set: nothing says when it would have stopped)."""
-        patience = self.cfg.train.patience
-        learned = self.best_f1 > 0
-        return {"converged": (learned and self.since_best >= patience) if patience else None,
-                "stopped_early": self.stopped_early,
-                "evaluations": len(self.curve), "evaluations_after_best": self.since_best, "patience": patience,
-                "best_step": self.best_step, "epoch_cap": self.cfg.train.epochs}
-
-
-def write_model_card(model_dir: Path, cfg: FinetuneConfig, meta: dict, metrics: dict, info: dict) -> None:
-    """fsa_distill.json (what `load` reads: family, task, decode settings, scores) and README.md."""
-    scores = {v: {k: m[k] for k in ("precision", "recall", "f1")} for v, m in metrics.items()}
-    base_meta = meta.get("base_model_meta") or {}
-    teacher = base_meta.get("teacher")
-    runs.write_json(model_dir / META_FILE, {
-        **meta, "kind": "finetuned", "task": cfg.task, "dataset": cfg.dataset, "seed": cfg.seed,
-        "base_model": cfg.model, "teacher": teacher, "best_epoch": info.get("best_epoch"),
-        "dev_f1": info.get("best_dev_f1"), "converged": info.get("converged"), "scores": scores,
-        "decode": cfg.decode.model_dump()})
-    what = "aspect-term sentiment (ATSA): `term | polarity ; ...`" if cfg.task == "atsa" else \
-        "aspect-category sentiment (ACSA): `category | polarity ; ...`"
-    converged = {True: "converged (early stopping)", False: "not converged (stopped at the epoch cap)",
-                 None: "no early stopping"}[info.get("converged")]
-    facts = [f"family: {meta['family']}; base model: `{cfg.model}`" +
-             (f" (distilled from teacher `{teacher}`)" if teacher else ""),
-             f"task / dataset: {cfg.task} / {cfg.dataset}; seed {cfg.seed}; best epoch {info.get('best_epoch')} "
-             f"by dev micro-F1 ({100 * (info.get('best_dev_f1') or 0):.2f}); {converged}",
-             f"training: lr {cfg.train.learning_rate}, batch {cfg.train.batch_size}, epochs {cfg.train.epochs}, "
-             f"weight decay {cfg.train.weight_decay}"]
-    if meta["family"] == "generative":
-        facts.append(f"decoding: greedy max_length {cfg.decode.max_length}" +
-                     (", span-grounded" if cfg.decode.grounding else ""))
-    usage = f"""```python
-from fsa_distill import SentimentAnalyzer
-sa = SentimentAnalyzer.from_pretrained("{model_dir}")
-sa.predict("The pasta was great but the waiter was rude.")
-```"""
-    runs.write_model_card(model_dir, f"{cfg.task.upper()} {cfg.dataset} student (seed {cfg.seed})", facts,
-                          intro=f"Fine-tuned with [fsa-distill](https://github.com/) for {what}.", scores=scores,
-                          front_matter=f"library_name: transformers\ntags: [fsa-distill, aspect-based-sentiment-analysis, "
-                          f"{cfg.task}]", usage=usage)
 
 
 def finished_run(cfg: FinetuneConfig) -> dict | None:
@@ -480,7 +314,7 @@ class FinetuneRecipe:
                 "unavailable_views": self.scores.unavailable, "environment": environment_info(),
                 **self.extra_info()}
         if self.best_dir is not None:
-            write_model_card(self.best_dir, cfg, self.meta, metrics, info)
+            write_finetune_card(self.best_dir, cfg, self.meta, metrics, info)
         runs.write_run_record(self.run_dir, info, metrics)
         shutil.rmtree(self.run_dir / "trainer", ignore_errors=True)  # nothing is kept there
         return {"run_dir": str(self.run_dir), "metrics": metrics, "info": info}

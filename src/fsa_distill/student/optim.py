@@ -1,6 +1,6 @@
 """Optimizers and learning-rate schedules for distillation pretraining.
 
-`AdamWScale` is the reference's optimizer (reference-system.md §1a), which it copied from nanoT5:
+`AdamWScale` is the reference's optimizer (docs/reference.md §1a), which it copied from nanoT5:
 Adam with bias correction whose step for each tensor is multiplied by max(1e-3, RMS(tensor)), as
 Adafactor does. Scaling by the parameter's own size lets one learning rate (3e-3, ten times what
 plain AdamW tolerates on T5) suit embeddings and layer norms alike.

@@ -1,6 +1,6 @@
 """Distillation pretraining: continue training the student as a seq2seq model, review -> teacher text.
 
-The recipe of reference-system.md §1a on the Hugging Face Trainer: pairs from `pretrain_data.py`,
+The recipe of docs/reference.md (pretraining) on the Hugging Face Trainer: pairs from `pretrain_data.py`,
 length-grouped batches from `sampler.py`, AdamWScale and the cosine schedule from `optim.py`,
 gradient accumulation, clipping, bf16 where the hardware has it, DDP under torchrun or
 `accelerate launch` (gloo on CPU). Validation is the teacher-forced loss on a held-out teacher
@@ -20,7 +20,8 @@ What a run writes into `output_dir`:
 
 The recipe reads top to bottom in `PretrainRecipe`: setup (arguments, student, pairs, batches,
 trainer), train (resuming from the last complete checkpoint), save (final and best model folders,
-loss curve, summary).
+loss curve, summary). The config is in pretrain_config.py; checkpoints, the export of a
+checkpoint as a model folder and its card in checkpoints.py.
 """
 
 from __future__ import annotations
@@ -28,91 +29,30 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import time
 from pathlib import Path
-from typing import Literal, Optional
-
-from pydantic import Field, field_validator
+from typing import Optional
 
 from fsa_distill import runs
-from fsa_distill.config import Renamed, StrictConfig
 from fsa_distill.errors import FsaError
-from fsa_distill.limits import clip
-from fsa_distill.models.folder import META_FILE, check_model_spec, check_weights
+from fsa_distill.models.folder import check_model_spec, check_weights
 from fsa_distill.resources import check_output_dir
+from fsa_distill.student.checkpoints import (  # noqa: F401  (last_complete_checkpoint: part of this API)
+    export_model_folder,
+    last_complete_checkpoint,
+    loss_curve,
+    remove_incomplete_checkpoints,
+    train_resuming,
+)
+from fsa_distill.student.cards import write_pretrain_card
+from fsa_distill.student.pretrain_config import (  # noqa: F401  (the config, importable from here)
+    SAMPLE,
+    PretrainConfig,
+    PretrainData,
+    PretrainTrain,
+)
 
 log = logging.getLogger(__name__)
-
-SAMPLE = "builtin:teacher-sample"  # the 500 recorded Mixtral answers shipped in the package
-DEFAULT_PREFIXES = {"analysis": "analyse sentiment: ", "rewrite": "rewrite review: "}
-# Files of a Trainer checkpoint that a plain model folder does not need.
-TRAINING_STATE_FILES = ("optimizer.pt", "scheduler.pt", "scaler.pt", "trainer_state.json", "training_args.bin")
-
-
-# ------------------------------------------------------------------------------------- config
-class PretrainData(StrictConfig):
-    corpus: list[str] = [SAMPLE]  # files or folders of JSONL(.gz); see pretrain_data.py for the formats
-    max_source_length: int = Field(128, ge=1)
-    max_target_length: int = Field(400, ge=2)
-    task_prefix: bool = False  # ablation: prefix the source with what the target is
-    prefixes: dict[str, str] = dict(DEFAULT_PREFIXES)
-    kind_weights: dict[Literal["analysis", "rewrite"], float] = {}  # unnamed kinds weigh 1
-    domain_weights: dict[str, float] = {}  # unnamed domains weigh 1
-    validation: str = SAMPLE  # held-out teacher answers for the validation loss
-    validation_holdout: int = Field(0, ge=0)  # >0: hold out this many corpus reviews instead
-    # The seed of that holdout (None: the run's seed). Pretraining seeds of one variant set it to
-    # one value, so every seed holds out the same reviews (the teacher-agreement items).
-    holdout_seed: int | None = None
-    # Corpus-size ablation: train on this many records (after the validation split), a seeded
-    # sample; the samples are nested (the 100 are among the 250), so sizes compare cleanly.
-    max_records: int | None = Field(None, ge=1)
-
-    @field_validator("corpus", mode="before")
-    @classmethod
-    def _one_or_many(cls, v):
-        return [v] if isinstance(v, str) else v
-
-    @field_validator("kind_weights", "domain_weights")
-    @classmethod
-    def _non_negative(cls, v):
-        bad = {k: w for k, w in v.items() if w < 0}
-        if bad:
-            raise ValueError(f"weights must be >= 0 ({bad})")
-        return v
-
-
-class PretrainTrain(StrictConfig):
-    renamed = {"lr": Renamed("learning_rate"),
-               "bf16": Renamed("precision", {True: "bf16", False: "fp32", "auto": "auto"})}
-
-    max_steps: int = Field(200_000, ge=1)  # optimizer steps
-    batch_size: int = Field(20, ge=1)  # per device, per micro-batch
-    grad_accum: int = Field(5, ge=1)  # effective batch = batch_size x grad_accum x processes
-    optimizer: Literal["adamw_scale", "adamw"] = "adamw_scale"
-    learning_rate: float = Field(3e-3, gt=0)  # nominal
-    final_lr: float = Field(1e-5, ge=0)
-    warmup_steps: int = Field(0, ge=0)
-    reference_lr_quirk: bool = False  # start the cosine at lr/2 as the reference really did
-    weight_decay: float = Field(0.0, ge=0)
-    max_grad_norm: float = Field(1.0, gt=0)
-    precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 where a CUDA device supports it
-    length_grouping: bool = True  # false: shuffled batches, as the reference
-    group_size: int = Field(64, ge=1)  # batches per length-sorted megabatch
-    eval_steps: int = Field(2000, ge=1)  # validate and checkpoint every N optimizer steps
-    eval_batch_size: int = Field(80, ge=1)
-    keep_checkpoints: int = Field(2, ge=1)  # the last k; the best is kept in addition
-    logging_steps: int = Field(50, ge=1)
-    num_workers: int = Field(0, ge=0)
-
-
-class PretrainConfig(StrictConfig):
-    model: str = "tiny"  # student: preset name, folder or hub id
-    output_dir: str
-    seed: int = 42
-    data: PretrainData = PretrainData()
-    train: PretrainTrain = PretrainTrain()
-
 
 # ---------------------------------------------------------------------------------------- data
 def _corpus_paths(items: list[str]) -> list[Path]:
@@ -193,87 +133,17 @@ def _make_trainer_class():
     return PretrainTrainer
 
 
-def last_complete_checkpoint(ckpt_dir: Path) -> Optional[Path]:
-    """The newest checkpoint whose trainer state was written (the Trainer writes it last), so a
-    run killed while saving resumes from the one before."""
-    if not ckpt_dir.is_dir():
-        return None
-    done = [p for p in ckpt_dir.glob("checkpoint-*") if (p / "trainer_state.json").exists()
-            and p.name.split("-")[-1].isdigit()]
-    return max(done, key=lambda p: int(p.name.split("-")[-1]), default=None)
-
-
-def _remove_incomplete_checkpoints(ckpt_dir: Path) -> None:
-    for p in ckpt_dir.glob("checkpoint-*"):
-        if p.is_dir() and not (p / "trainer_state.json").exists():
-            log.info("removing incomplete checkpoint %s", p)
-            shutil.rmtree(p, ignore_errors=True)
-
-
-def _export_model_folder(src: Path, dst: Path, meta: dict) -> None:
-    """A Trainer checkpoint -> a plain model folder (weights, config, tokenizer, metadata)."""
-    tmp = dst.with_name(dst.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(src, tmp, ignore=lambda d, names: [n for n in names if n in TRAINING_STATE_FILES
-                                                        or n.startswith("rng_state")])
-    runs.write_json(tmp / META_FILE, meta)
-    write_model_card(tmp, meta)
-    shutil.rmtree(dst, ignore_errors=True)
-    tmp.rename(dst)
-
-
-def write_model_card(folder: Path, meta: dict) -> None:
-    facts = [f"teacher: {meta.get('teacher') or 'unknown'}", f"corpus: {', '.join(meta.get('corpus') or [])}",
-             f"optimizer steps: {meta.get('steps')}"]
-    if meta.get("validation_loss") is not None:
-        facts.append(f"validation loss: {meta['validation_loss']:.4f}")
-    runs.write_model_card(folder, "Distilled sentiment student (fsa-distill)", facts,
-                          intro=f"Continued pretraining of `{meta.get('base_model')}` as a seq2seq model from reviews "
-                          "to the teacher's sentiment analyses and rewrites (fsa-distill pretrain).")
-
-
-def _loss_curve(log_history: list[dict]) -> list[dict]:
-    rows: dict[int, dict] = {}
-    for entry in log_history:
-        step = entry.get("step")
-        if step is None:
-            continue
-        row = rows.setdefault(step, {"step": step, "train_loss": None, "val_loss": None, "lr": None})
-        if "loss" in entry:
-            row["train_loss"] = entry["loss"]
-            row["lr"] = entry.get("learning_rate")
-        if "eval_loss" in entry:
-            row["val_loss"] = entry["eval_loss"]
-    return [rows[s] for s in sorted(rows)]
-
-
 def _check_output_dir(cfg: PretrainConfig, out: Path) -> Optional[dict]:
     """A finished run with the same config is returned as is; a different config in a folder that
     already holds checkpoints is an error (resuming it would mix two runs)."""
     if not (out / runs.CONFIG_FILE).exists():
         return None
     if runs.finished(out, cfg, "pretrain", also=("final_model/config.json",)):
-        return runs.read_json(out / "summary.json")
+        return runs.read_json(out / runs.SUMMARY_FILE)
     if not runs.same_config(out / runs.CONFIG_FILE, cfg) and (last_complete_checkpoint(out / "checkpoints") or (out / "final_model").exists()):
         raise FsaError(f"{out}: holds a run with a different config (see its config.yaml); "
                        "choose another output_dir or delete it")
     return None
-
-
-def _train(trainer, resume: Optional[Path]):
-    """trainer.train, resuming from `resume`. Torch loads a checkpoint's optimizer, scheduler and
-    RNG state with weights_only=True and refuses any other pickle: that refusal (a checkpoint
-    tampered with, or written by another program) becomes one line naming the checkpoint."""
-    import pickle
-
-    try:
-        return trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    except pickle.UnpicklingError as e:
-        if resume is None:
-            raise
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise FsaError(f"{resume}: a checkpoint file holds data torch refuses to load safely ({clip(first, 160)}); "
-                       "delete this checkpoint folder to resume from an earlier one") from None
 
 
 # ------------------------------------------------------------------------------------ pretrain
@@ -357,7 +227,7 @@ class PretrainRecipe:
         if self.main:
             self.out.mkdir(parents=True, exist_ok=True)
             runs.write_config(cfg, self.out)
-            _remove_incomplete_checkpoints(self.out / "checkpoints")
+            remove_incomplete_checkpoints(self.out / "checkpoints")
         set_seed(cfg.seed)
         with self.args.main_process_first(desc="loading the student"):  # a preset is built once, not per rank
             model, self.tokenizer = load_student(cfg.model)
@@ -382,7 +252,7 @@ class PretrainRecipe:
         if self.resume is not None:
             log.info("resuming from %s", self.resume)
             check_weights(self.resume)
-        result = _train(self.trainer, self.resume)
+        result = train_resuming(self.trainer, self.resume)
         state = self.trainer.state
         if not any(e.get("step") == state.global_step and "eval_loss" in e for e in state.log_history):
             self.trainer.evaluate()  # the last step was not a validation step
@@ -400,10 +270,10 @@ class PretrainRecipe:
                     "corpus": [str(p) for p in _corpus_paths(self.cfg.data.corpus)],
                     "teacher": ", ".join(self.data["teachers"]) or None, "steps": state.global_step}
             best_val, best_step = self.save_models(meta)
-            runs.write_curve(self.out, "loss_curve", _loss_curve(state.log_history),
+            runs.write_curve(self.out, "loss_curve", loss_curve(state.log_history),
                              fields=["step", "train_loss", "val_loss", "lr"])
             summary = self.summary(meta, best_val, best_step)
-            runs.write_json(self.out / "summary.json", summary)
+            runs.write_json(self.out / runs.SUMMARY_FILE, summary, atomic=True)
             log.info("pretraining done: %s", json.dumps({k: summary[k] for k in (
                 "steps", "final_val_loss", "best_val_loss", "target_tokens_per_s", "padding_fraction")}))
         self.trainer.accelerator.wait_for_everyone()  # no rank exits before the model is written
@@ -416,14 +286,14 @@ class PretrainRecipe:
         state, final_dir = self.trainer.state, self.out / "final_model"
         save_student(self.trainer.accelerator.unwrap_model(self.trainer.model), self.tokenizer, final_dir,
                      meta={**meta, "validation_loss": self.final_val})
-        write_model_card(final_dir, {**meta, "validation_loss": self.final_val})
+        write_pretrain_card(final_dir, {**meta, "validation_loss": self.final_val})
         best = state.best_model_checkpoint
         if best and state.best_metric is not None and state.best_metric < self.final_val and Path(best).exists():
             step = int(Path(best).name.split("-")[-1])
-            _export_model_folder(Path(best), self.out / "best_model",
+            export_model_folder(Path(best), self.out / "best_model",
                                  {**meta, "steps": step, "validation_loss": state.best_metric})
             return state.best_metric, step
-        _export_model_folder(final_dir, self.out / "best_model", {**meta, "validation_loss": self.final_val})
+        export_model_folder(final_dir, self.out / "best_model", {**meta, "validation_loss": self.final_val})
         return self.final_val, state.global_step
 
     def summary(self, meta: dict, best_val: float, best_step: int) -> dict:

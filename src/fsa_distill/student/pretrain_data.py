@@ -1,7 +1,7 @@
 """Distillation pretraining pairs (review -> teacher response) from teacher corpus records.
 
 Reading the corpus formats (ours and the reference's), mixing weights and the held-out reviews
-live in teacher/corpus_records.py (re-exported here). A pair is built as in the reference (§4c):
+live in teacher/corpus_records.py (re-exported here). A pair is built as in the reference (docs/reference.md §4c):
 source = review with '\n' -> [NL], no prefix, at most 128 tokens; target = response with '\n' ->
 [NL], at most 400 tokens, ending in EOS. Analyses and rewrites are pooled; an optional task prefix
 per kind is the ablation switch (student/prefixes.py).

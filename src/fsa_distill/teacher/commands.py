@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from fsa_distill.config import add_config_args, add_progress_flag, split_config_args
+from fsa_distill.cli_args import add_config_args, add_progress_flag, split_config_args
 
 
 def register(subparsers) -> None:

@@ -10,12 +10,12 @@ Two record formats are accepted, line by line, in JSONL files (optionally .gz):
 * ours, written by `fsa-distill generate`: `text`, `response`, `kind` ("analysis" | "rewrite"),
   `domain`, `teacher`, `ok` (records with ok == false are skipped: the teacher stage flags, rather
   than deletes, answers that failed its checks);
-* the reference's (reference-system.md §4b): `Text` plus one of `mixtral_response`,
+* the reference's (docs/reference.md §4b): `Text` plus one of `mixtral_response`,
   `llama2_response`, `chatgpt_response`. The kind is not stored, so it is inferred: analyses always
   start with "Opinion Target". The domain comes from the path when it names one (the reference
   corpus lives under `.../restaurant/...` and `.../computer/...`).
 
-A pair is built as in the reference (§4c): source = review with '\n' -> [NL], no prefix, at most
+A pair is built as in the reference (docs/reference.md §4c): source = review with '\n' -> [NL], no prefix, at most
 128 tokens; target = response with '\n' -> [NL], at most 400 tokens, ending in EOS. Analyses and
 rewrites are pooled. Beyond the reference: an optional task prefix per kind (an ablation switch)
 and mixing weights per kind and per domain (0 drops a kind or domain; 2.5 repeats every record

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -18,7 +17,6 @@ from pathlib import Path
 from typing import Callable, Iterable, Optional
 
 from fsa_distill import runs
-from fsa_distill.config import dump_config
 from fsa_distill.errors import FsaError
 from fsa_distill.resources import FolderLock, check_output_dir
 from fsa_distill.teacher.backends import Backend, NoRecording, make_backend
@@ -37,8 +35,6 @@ from fsa_distill.teacher.reviews import Review, load_reviews
 log = logging.getLogger(__name__)
 
 CORPUS_FILE = "corpus.jsonl"
-SUMMARY_FILE = "summary.json"
-CONFIG_FILE = "config.yaml"
 
 
 @dataclass(frozen=True)
@@ -207,16 +203,12 @@ async def _run_and_close(tasks, backend, writer, cfg, on_commit) -> Counter:
 
 
 def _save_config(cfg: GenerateConfig, out: Path) -> None:
-    from fsa_distill.runs import same_config
-
-    path = out / CONFIG_FILE
-    new = out / (CONFIG_FILE + ".tmp")
-    dump_config(cfg, new)
-    if path.exists() and not same_config(path, cfg):
+    path = out / runs.CONFIG_FILE
+    if path.exists() and not runs.same_config(path, cfg):
         # Records are keyed by teacher and prompt version, so mixing is safe, but say so.
         log.warning("%s differs from the previous run's config; records of both runs share %s",
                     path, CORPUS_FILE)
-    os.replace(new, path)
+    runs.write_config(cfg, out, atomic=True)
 
 
 def start_run(cfg: GenerateConfig, out: Path) -> tuple[list, dict]:
@@ -238,7 +230,7 @@ def write_summary(cfg: GenerateConfig, out: Path, backend: dict, review_stats: d
                "kinds": list(cfg.kinds),
                "prompts": {k: getattr(cfg.prompts, k) for k in cfg.kinds},
                "reviews": review_stats, "run": run, "corpus_totals": totals(light, cfg.postprocess.drop), **extra}
-    runs.write_json(out / SUMMARY_FILE, summary, atomic=True)
+    runs.write_json(out / runs.SUMMARY_FILE, summary, atomic=True)
     return summary
 
 

@@ -1,6 +1,6 @@
 """Turn a raw teacher answer into a corpus record's response, parse and verdict.
 
-What this cleans is what the reference corpus shows (reference-system.md §4f, and the shipped
+What this cleans is what the reference corpus shows (docs/reference.md §4f, and the shipped
 sample): trailing "Confidence: 90%", "Note:", "Consent:", "Response:" blocks, a new invented
 "Review: ..." with its own analysis, restarted numbering, separator lines. Analyses are parsed into
 (target, aspect, sentiment, reasoning, implicit) tuples. Checks then name what is wrong; the config

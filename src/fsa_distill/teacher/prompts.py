@@ -1,7 +1,7 @@
 """The two teacher prompts, versioned.
 
-The reference release contains no prompt text (reference-system.md §5); these are written from
-what its teacher (Mixtral) wrote (§4f): analyses are blocks of `Opinion Target N` / `Aspect` /
+The reference release contains no prompt text (docs/reference.md §5); these are written from
+what its teacher (Mixtral) wrote (docs/reference.md §4f): analyses are blocks of `Opinion Target N` / `Aspect` /
 `Sentiment` (graded: very negative ... very positive, mild when mixed) / `Reasoning`, rewrites are
 first-person retellings that state feelings and per-aspect judgements explicitly.
 

@@ -190,7 +190,7 @@ def _benchmark_index(splits: tuple[str, ...], min_words: int) -> dict[tuple[str,
 class LeakGuard:
     """Finds reviews that contain a benchmark sentence word for word (case and punctuation
     ignored). The reference's hard test reviews share the corpus's ID space and at least one is in
-    its validation file (reference-system.md §2a, §7.12); a corpus of ours must not contain them."""
+    its validation file (docs/reference.md §2a, §7.12); a corpus of ours must not contain them."""
 
     def __init__(self, splits=("test", "hard_test"), min_words: int = 8):
         self.k = min(3, min_words)
