@@ -116,6 +116,9 @@ def main() -> None:
     enc_cfg = ext.model.encoder.config
     ext_flops = sum(encoder_flops(stack_shape(enc_cfg), n) for n in src_tokens)
 
+    g_cfg = gen.model.config
+    gen_src_tokens = [len(gen.tokenizer(t)["input_ids"]) for t in texts]
+
     paths = [("extractive minilm-tagger, batched (torch)", ext)]
     paths.append(("generative minilm, batched generate (torch)", gen))
     try:
@@ -136,14 +139,11 @@ def main() -> None:
         answers[name] = out
         if sa is ext:
             flops = ext_flops
-        else:
-            g_cfg = gen.model.config
-            g_tok = gen.tokenizer
-            generated = [len(g_tok(o, add_special_tokens=False)["input_ids"]) + 1 for o in out]  # + end token
-            src = [len(g_tok(t)["input_ids"]) for t in texts]
+        else:  # the same encoder work on every generative path; the decoder's follows its answers
+            generated = [len(gen.tokenizer(o, add_special_tokens=False)["input_ids"]) + 1 for o in out]  # + end
             flops = sum(encoder_flops(stack_shape(g_cfg.encoder), s) +
                         decoder_flops(stack_shape(g_cfg.decoder), g_cfg.decoder.vocab_size, s, t)
-                        for s, t in zip(src, generated))
+                        for s, t in zip(gen_src_tokens, generated))
         rows.append((name, secs, len(texts) / secs, flops / len(texts), flops / secs / 1e9))
     lines.append(f"load after: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
     base = rows[1][2]

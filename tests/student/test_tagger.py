@@ -168,46 +168,40 @@ def test_the_predict_command_answers_with_the_tagger(atsa_run, capsys):
 
 
 
-def test_evaluations_before_the_first_nonzero_dev_f1_do_not_use_up_patience(monkeypatch):
-    """An ACSA head whose sigmoids are all under 0.5 for its first epochs scores F1 0: that is a
-    head that has not started, not a run that stopped improving (the first rest16 tagger run was
-    stopped after three such evaluations)."""
+def scripted_dev(monkeypatch, f1s, patience: int, max_steps: int) -> tuple[object, list[bool]]:
+    """DevSelection fed a scripted dev F1 per evaluation (no model is run): the selection and,
+    per evaluation, whether it asked training to stop."""
     from types import SimpleNamespace
 
     import fsa_distill.benchmark.scoring as scoring
     import fsa_distill.inference.student as student_mod
     from fsa_distill.student.finetune import DevSelection
 
-    f1s = iter([0.0, 0.0, 0.0, 0.4, 0.3, 0.3])
+    scores = iter(f1s)
     monkeypatch.setattr(student_mod, "wrap", lambda *a, **k: SimpleNamespace(analyse=lambda s, **kw: [""] * len(s)))
-    monkeypatch.setattr(scoring, "score", lambda *a, **k: {"precision": 0, "recall": 0, "f1": next(f1s)})
-    cfg = FinetuneConfig(model="minilm-tagger", task="acsa", dataset="rest16", train={"patience": 2})
+    monkeypatch.setattr(scoring, "score", lambda *a, **k: {"precision": 0, "recall": 0, "f1": next(scores)})
+    cfg = FinetuneConfig(model="minilm-tagger", task="acsa", dataset="rest16", train={"patience": patience})
     sel = DevSelection(cfg, None, [], None, False, {})
-    sel.best_state = {}
-    model = SimpleNamespace(state_dict=lambda: {})
-    stops = []
-    for step in range(1, 7):
+    model, stops = SimpleNamespace(state_dict=lambda: {}), []
+    for step in range(1, len(f1s) + 1):
         control = SimpleNamespace(should_training_stop=False)
-        sel.evaluate(model, SimpleNamespace(global_step=step, epoch=step, max_steps=100, log_history=[]), control)
+        sel.evaluate(model, SimpleNamespace(global_step=step, epoch=step, max_steps=max_steps, log_history=[]),
+                     control)
         stops.append(control.should_training_stop)
+    return sel, stops
+
+
+def test_evaluations_before_the_first_nonzero_dev_f1_do_not_use_up_patience(monkeypatch):
+    """An ACSA head whose sigmoids are all under 0.5 for its first epochs scores F1 0: that is a
+    head that has not started, not a run that stopped improving (the first rest16 tagger run was
+    stopped after three such evaluations)."""
+    sel, stops = scripted_dev(monkeypatch, [0.0, 0.0, 0.0, 0.4, 0.3, 0.3], patience=2, max_steps=100)
     assert stops == [False, False, False, False, False, True]
     assert sel.best_step == 4 and sel.convergence()["converged"] is True
 
 
 def test_a_run_that_never_scores_is_not_converged(monkeypatch):
-    from types import SimpleNamespace
-
-    import fsa_distill.benchmark.scoring as scoring
-    import fsa_distill.inference.student as student_mod
-    from fsa_distill.student.finetune import DevSelection
-
-    monkeypatch.setattr(student_mod, "wrap", lambda *a, **k: SimpleNamespace(analyse=lambda s, **kw: [""] * len(s)))
-    monkeypatch.setattr(scoring, "score", lambda *a, **k: {"precision": 0, "recall": 0, "f1": 0.0})
-    sel = DevSelection(FinetuneConfig(model="minilm-tagger", train={"patience": 1}), None, [], None, False, {})
-    for step in range(1, 4):
-        sel.evaluate(SimpleNamespace(state_dict=lambda: {}),
-                     SimpleNamespace(global_step=step, epoch=step, max_steps=3, log_history=[]),
-                     SimpleNamespace(should_training_stop=False))
+    sel, _ = scripted_dev(monkeypatch, [0.0, 0.0, 0.0], patience=1, max_steps=3)
     assert sel.convergence()["converged"] is False
 
 

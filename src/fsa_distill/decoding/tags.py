@@ -20,9 +20,10 @@ characters; benchmark/quirks.py). Implicit targets (NULL) have no span and are n
 reference drops them from the target string.
 
 ACSA: per category, a presence probability and one probability per polarity: every category of
-at least 0.5 with its polarities of at least 0.5 (else its most probable), in the inventory's order. The inventory is entity x attribute of the categories
-seen in train and dev, so laptop16's 13 test and 24 hard_test categories that train never names
-as a whole are still in the label space.
+at least 0.5 with its polarities of at least 0.5 (else its most probable), in the inventory's
+order. The inventory is entity x attribute of the categories seen in train and dev, so
+laptop16's 13 test and 24 hard_test categories that train never names as a whole are still in
+the label space.
 
 The round trip gold -> tags -> strings scores F1 100 with the reference scorer on every split of
 the shipped benchmark (tests/decoding/test_tags.py).
@@ -121,10 +122,7 @@ def decode_spans(offsets: Sequence[tuple[int, int]], tags: Sequence[int],
     out = []
     for run in runs:
         mean = [sum(pol_probs[k][j] for k in run) / len(run) for j in range(len(POLARITIES))]
-        chosen = tuple(p for p, v in zip(POLARITIES, mean) if v >= 0.5)
-        if not chosen:
-            chosen = (POLARITIES[max(range(len(mean)), key=mean.__getitem__)],)
-        out.append((offsets[run[0]][0], offsets[run[-1]][1], chosen))
+        out.append((offsets[run[0]][0], offsets[run[-1]][1], polarities_of(mean)))
     return out
 
 
@@ -134,6 +132,13 @@ def atsa_string(sentence: str, spans: Sequence[tuple[int, int, Sequence[str]]]) 
     triples = {(sentence[s:e].strip(), p, (str(s), str(e))) for s, e, ps in spans for p in ps
                if sentence[s:e].strip()}
     return ITEM_SEP.join(f"{t}{PAIR_SEP}{p}" for t, p, _ in sorted(triples, key=lambda t: (t[2], t[1])))
+
+
+def polarities_of(probs: Sequence[float]) -> tuple[str, ...]:
+    """Every polarity with a probability of at least 0.5, else the most probable one (a term's mean
+    distribution for ATSA, a category's polarity sigmoids for ACSA)."""
+    return tuple(p for p, v in zip(POLARITIES, probs) if v >= 0.5) or \
+        (POLARITIES[max(range(len(probs)), key=probs.__getitem__)],)
 
 
 # ------------------------------------------------------------------------------------ ACSA
@@ -171,10 +176,7 @@ def acsa_string(present: Sequence[float], polarity: Sequence[Sequence[float]], i
     ACSA train/dev/test sentences have none, so one is not forced."""
     items = []
     for i in (i for i, p in enumerate(present) if p >= 0.5):
-        probs = polarity[i]
-        pols = [POLARITIES[j] for j, p in enumerate(probs) if p >= 0.5] or \
-            [POLARITIES[max(range(len(probs)), key=probs.__getitem__)]]
-        items += [f"{acsa_category(inventory[i])}{PAIR_SEP}{pol}" for pol in pols]
+        items += [f"{acsa_category(inventory[i])}{PAIR_SEP}{pol}" for pol in polarities_of(polarity[i])]
     return ITEM_SEP.join(items)
 
 
