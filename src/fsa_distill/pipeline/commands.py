@@ -16,8 +16,18 @@ def register(sub) -> None:
                    help="write the report over the runs finished so far (here or in results_dir) and stop")
     p.add_argument("--jobs", type=int, help="fine-tuning jobs in parallel (overrides the file)")
     p.add_argument("--executor", choices=["local", "ray"], help="where fine-tuning jobs run")
+    p.add_argument("--students", type=_names, metavar="NAME[,NAME]",
+                   help="run only these students' stages (and the pretrainings they need); the rest "
+                        "of the plan is skipped, its folders unchanged, so a later run continues it")
     add_progress_flag(p)
     p.set_defaults(func=run)
+
+
+def _names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise ValueError("empty")
+    return names
 
 
 def run(args) -> int:
@@ -30,7 +40,8 @@ def run(args) -> int:
     path, overrides = split_config_args(args)
     cfg = load_config(PipelineConfig, path, overrides, flags={"jobs": args.jobs, "executor": args.executor})
     check_datasets(cfg, path)  # every stage config is then built once, as the plan is made
-    result = run_pipeline(cfg, dry_run=args.dry_run, progress=not args.quiet, report_only=args.report_only)
+    result = run_pipeline(cfg, dry_run=args.dry_run, progress=not args.quiet, report_only=args.report_only,
+                          students=args.students)
     if not args.dry_run:
         print(result["report"]["markdown"])
         print(f"report: {result['report']['out']}/report.md (plots: {', '.join(result['report']['plots'])})")

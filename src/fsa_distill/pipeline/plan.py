@@ -28,8 +28,9 @@ class Stage:
     config: object            # the stage's validated config
     done: bool = False
     deps: list[str] = field(default_factory=list)
-    status: str = ""          # why it is done: "done" | "committed" (in results_dir) | "not needed"
+    status: str = ""          # why it is done: "done" | "committed" | "not needed" | "not selected"
     sweep: str = ""           # the first sweep that asked for it (fine-tunings)
+    student: str = ""         # the student (or variant) it trains or asks (fine-tunings, zero-shot)
 
 
 def fraction_tag(fraction: float) -> str:
@@ -159,7 +160,7 @@ def _finetune_stages(cfg: PipelineConfig, root: Path, pretrained: dict) -> list[
                             tag = fraction_tag(fraction)
                             label = f"{name} {task}/{ds}{' ' + tag if tag else ''} seed {seed}"
                             stages[out] = Stage("finetune", label, out, fcfg, finished_run(fcfg) is not None, deps,
-                                                sweep=sweep.name)
+                                                sweep=sweep.name, student=name)
     return list(stages.values())
 
 
@@ -191,24 +192,34 @@ def _zeroshot_stages(cfg: PipelineConfig, root: Path, pretrained: dict) -> list[
                 out = root / "zeroshot" / name / f"{Path(ds).name}-{config_hash(legacy_keys(ZeroShotConfig, data))}"
                 zcfg = build_config(ZeroShotConfig, {**data, "output_dir": str(out)}, f"zeroshot {name}")
                 stages.append(Stage("zeroshot", f"zeroshot {label} {ds}", out, zcfg,
-                                    runs.finished(out, zcfg, "zeroshot"), deps, sweep="zeroshot"))
+                                    runs.finished(out, zcfg, "zeroshot"), deps, sweep="zeroshot", student=name))
     return stages
 
 
-def plan(cfg: PipelineConfig) -> list[Stage]:
+def plan(cfg: PipelineConfig, students: list[str] | None = None) -> list[Stage]:
     """All stages in the order they run; each marked done where its result is already there: in
-    the run folder, or committed in `results_dir` with the same config (see results.py)."""
+    the run folder, or committed in `results_dir` with the same config (see results.py).
+    `students`: run only these students' fine-tunings and zero-shot stages (and what they need);
+    the others are planned, so every folder is the one the whole experiment would use, and skipped."""
     from fsa_distill.pipeline.results import committed
 
     root = Path(cfg.run_dir())
     upstream, pretrained = _upstream_stages(cfg, root)
     stages = upstream + _finetune_stages(cfg, root, pretrained) + _zeroshot_stages(cfg, root, pretrained)
+    if students is not None:
+        known = list(dict.fromkeys(s.student for s in stages if s.student))
+        unknown = [n for n in students if n not in known]
+        if unknown:
+            raise FsaError(f"--students: {unknown[0]!r} is not a student of this experiment "
+                           f"(its students: {', '.join(known)})")
     results = cfg.results_path()
     for s in stages:
         if s.done:
             s.status = "done"
         elif results and committed(s, root, Path(results)):
             s.done, s.status = True, "committed"
+        elif students is not None and s.student and s.student not in students:
+            s.done, s.status = True, "not selected"
     # An upstream stage whose every consumer is finished is not needed (e.g. on a new machine
     # with committed results: the pretrained weights are not committed, and need not be rebuilt).
     for s in reversed(upstream):

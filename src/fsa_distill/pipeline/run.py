@@ -167,14 +167,15 @@ def waves(stages: list[Stage]) -> list[tuple[str, list[Stage], list[Stage]]]:
 
 
 def run_pipeline(cfg: PipelineConfig, *, dry_run: bool = False, progress: bool = True,
-                 report_only: bool = False) -> dict:
+                 report_only: bool = False, students: list[str] | None = None) -> dict:
     """Plan, run what is not finished (sweep by sweep), report. `report_only`: the report over
-    what is finished now (here or committed in results_dir), running nothing."""
+    what is finished now (here or committed in results_dir), running nothing. `students`: only
+    these students' stages run (plan's `students`); the report covers every finished run."""
     from fsa_distill.pipeline import results as committed_results
 
     root = Path(cfg.run_dir())
     results = Path(cfg.results_path()) if cfg.results_path() else None
-    stages = plan(cfg)
+    stages = plan(cfg, students)
     print_plan(stages)
     if dry_run:
         return {"stages": [{"kind": s.kind, "name": s.name, "done": s.done, "status": s.status, "out": str(s.out)}
