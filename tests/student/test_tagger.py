@@ -226,3 +226,25 @@ def test_a_head_learning_rate_on_a_generative_student_is_refused(tmp_path):
                          train={**TINY_TRAIN, "head_learning_rate": 1e-3})
     with pytest.raises(FsaError, match="head_learning_rate: only an extractive student"):
         finetune(cfg, progress=False)
+
+
+def test_constant_with_warmup_holds_the_learning_rate_after_warmup(tmp_path):
+    """The schedule named in train.lr_scheduler is the one the trainer steps: after warmup the
+    encoder's and the heads' rates stay where they are (linear would be halfway down at step 50)."""
+    from fsa_distill.student.finetune import FinetuneRecipe
+
+    cfg = FinetuneConfig(model="minilm-tagger", output_dir=str(tmp_path / "run"),
+                         train={**TINY_TRAIN, "head_learning_rate": 1e-3, "warmup_ratio": 0.1,
+                                "lr_scheduler": "constant_with_warmup"})
+    recipe = FinetuneRecipe(cfg, progress=False)
+    recipe.setup()
+    trainer = recipe.trainer(None)
+    trainer.args.warmup_steps = 10
+    scheduler = trainer.create_scheduler(num_training_steps=100, optimizer=trainer.optimizer)
+    rates = []
+    for _ in range(60):
+        trainer.optimizer.step()
+        scheduler.step()
+        rates.append(scheduler.get_last_lr())
+    assert rates[4] == pytest.approx([5e-5, 5e-4])       # warming up
+    assert rates[20] == rates[59] == pytest.approx([1e-4, 1e-3])

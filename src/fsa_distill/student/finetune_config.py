@@ -25,7 +25,9 @@ class TrainSettings(StrictConfig):
     max_steps: int = Field(-1, description="stop after this many optimizer steps (-1: use epochs)")
     max_grad_norm: float = 1.0
     warmup_ratio: float = Field(0.0, ge=0, lt=1)
-    lr_scheduler: Literal["linear", "constant", "cosine"] = "linear"
+    lr_scheduler: Literal["linear", "constant", "constant_with_warmup", "cosine"] = Field(
+        "linear", description="after warmup_ratio of linear warmup: decay to 0 at the cap (linear, cosine) or "
+        "hold (constant_with_warmup; `constant` has no warmup), so early stopping, not the schedule, ends a run")
     precision: Literal["auto", "bf16", "fp32"] = "auto"
     data_fraction: float = Field(1.0, gt=0, le=1, description="the reference's low-resource -p option")
     train_limit: int | None = Field(None, gt=0, description="first N training sentences (tests, demos)")
