@@ -239,3 +239,25 @@ def test_a_tiny_v2_experiment_runs_end_to_end_in_subprocesses(tmp_path):
     pre = next(s for s in result["stages"] if s.out.parent.name == "prefixed")
     assert json.loads((pre.out / "run_info.json").read_text())["steps"] == 2
     assert all(s.done for s in plan(cfg))  # nothing left to run
+
+
+def test_students_runs_only_those_students_and_the_pretraining_they_need(tmp_path):
+    """`run --students`: the other students' stages are planned in their own folders (a later run
+    continues them) but skipped, and so is a pretraining only they read."""
+    data = json.loads(json.dumps(BASE))
+    data["output_dir"] = str(tmp_path / "exp")
+    data["variants"] = [{"name": "distilled"}, {"name": "prefixed", "finetune": {"prefix": "task"},
+                                               "pretrain": {"data": {"task_prefix": True}}}]
+    p = tmp_path / "exp.yaml"
+    p.write_text(yaml.safe_dump(data))
+    cfg = load_config(PipelineConfig, p)
+    everything = {s.name: s.out for s in plan(cfg)}
+    chosen = plan(cfg, ["distilled"])
+    assert {s.name: s.out for s in chosen} == everything  # the same folders
+    to_run = {s.name for s in chosen if not s.done}
+    assert to_run == {"generate", "pretrain distilled", "distilled atsa/rest14 50% seed 42",
+                      "distilled atsa/rest14 50% seed 52"}
+    assert {s.status for s in chosen if s.done} == {"not selected", "not needed"}
+    with pytest.raises(FsaError, match=r"--students: 'prefix' is not a student of this experiment "
+                                       r"\(its students: baseline, distilled, prefixed\)"):
+        plan(cfg, ["prefix"])

@@ -11,7 +11,6 @@ import pytest
 import yaml
 
 from fsa_distill.config import load_config
-from fsa_distill.errors import FsaError
 from fsa_distill.pipeline.config import PipelineConfig
 from fsa_distill.pipeline.run import plan, run_pipeline
 
@@ -146,27 +145,3 @@ def test_interrupted_run_resumes_without_redoing_finished_stages(tmp_path):
     assert len(list(root.glob("*/metrics.json"))) == 2
     assert "| baseline | atsa/rest14 | normal | 2 |" in r.stdout
 
-
-def test_students_runs_only_those_students_and_the_pretraining_they_need(tmp_path):
-    """`run --students`: the other students' stages are planned in their own folders (a later run
-    continues them) but skipped, and so is a pretraining only they read."""
-    from fsa_distill.pipeline.plan import plan as plan_stages
-    from tests.pipeline.test_issue23_plans import BASE
-
-    data = json.loads(json.dumps(BASE))
-    data["output_dir"] = str(tmp_path / "exp")
-    data["variants"] = [{"name": "distilled"}, {"name": "prefixed", "finetune": {"prefix": "task"},
-                                               "pretrain": {"data": {"task_prefix": True}}}]
-    p = tmp_path / "exp.yaml"
-    p.write_text(yaml.safe_dump(data))
-    cfg = load_config(PipelineConfig, p)
-    everything = {s.name: s.out for s in plan_stages(cfg)}
-    chosen = plan_stages(cfg, ["distilled"])
-    assert {s.name: s.out for s in chosen} == everything  # the same folders
-    to_run = {s.name for s in chosen if not s.done}
-    assert to_run == {"generate", "pretrain distilled", "distilled atsa/rest14 50% seed 42",
-                      "distilled atsa/rest14 50% seed 52"}
-    assert {s.status for s in chosen if s.done} == {"not selected", "not needed"}
-    with pytest.raises(FsaError, match=r"--students: 'prefix' is not a student of this experiment "
-                                       r"\(its students: baseline, distilled, prefixed\)"):
-        plan_stages(cfg, ["prefix"])
