@@ -59,7 +59,8 @@ def run_one(family: str, dataset: str, seed: int, out_root: Path, overrides: lis
             "train_min": info["timing"]["train_s"] / 60, "dev_min": info["timing"]["dev_eval_s"] / 60,
             "best_epoch": info["best_epoch"], "epoch_cap": cfg.train.epochs, "converged": info.get("converged"),
             "steps": info["steps"], "parameters": info["parameters"], "skipped": bool(result.get("skipped")),
-            "load_average": [load_before, os.getloadavg()[0]], "run_dir": result["run_dir"]}
+            "load_average": [load_before, os.getloadavg()[0]], "run_dir": result["run_dir"],
+            "overrides": [*family_overrides, *overrides]}
 
 
 def table(rows: list[dict]) -> str:
@@ -113,7 +114,9 @@ def main() -> None:
 def write_results(stem: str, rows: list[dict], threads: int, seconds: float) -> str:
     rows = sorted(rows, key=lambda r: (r["dataset"] != "rest14", r["dataset"], r["family"], r["seed"]))
     machine = f"{os.cpu_count()} cores, torch threads {threads}, this invocation {seconds / 60:.1f} min"
-    text = f"{table(rows)}\n\nmachine: {machine}\n"
+    changed = sorted({"(not recorded)" if r.get("overrides") is None else " ".join(r["overrides"]) or "(none)"
+                      for r in rows})
+    text = f"{table(rows)}\n\nmachine: {machine}\noverrides of the shipped configs: {'; '.join(changed)}\n"
     Path(stem).parent.mkdir(parents=True, exist_ok=True)
     Path(stem + ".md").write_text(text, encoding="utf-8")
     Path(stem + ".json").write_text(json.dumps({"machine": machine, "runs": rows}, indent=2), encoding="utf-8")
