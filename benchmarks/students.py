@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # family -> (shipped config, overrides it needs). The mpnet row is the tagger recipe with the larger
 # warm start (all-mpnet-base-v2, 110M, `bash scripts/install.sh mpnet`) and the encoder learning
 # rate usual for a base-size encoder (5e-5; MiniLM-L6's 1e-4 is the small model's), nothing else
+# (for rest14 that is configs/finetune/rest14-mpnet-tagger.yaml exactly; other datasets keep their recipe)
 FAMILIES = {"extractive": ("configs/finetune/{dataset}-minilm-tagger.yaml", []),
             "extractive-mpnet": ("configs/finetune/{dataset}-minilm-tagger.yaml",
                                  ["model=mpnet-tagger", "train.learning_rate=5.0e-5"]),
