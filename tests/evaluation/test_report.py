@@ -193,3 +193,26 @@ def test_the_per_seed_table_says_which_runs_converged(tmp_path):
     assert "| plain | atsa/rest14 | 42 | – | – | 50.00 |" in md
     seeds = json.loads((tmp_path / "rep" / "report.json").read_text())["per_seed"]
     assert {r["seed"]: r["converged"] for r in seeds if r["model"] == "tagger"} == {42: True, 52: False}
+
+
+def test_deltas_over_converged_pairs_leave_out_a_pair_with_a_run_stopped_by_its_cap(tmp_path):
+    # seed 42: both converged, +5; seed 52: both converged, +3; seed 62: the variant hit its cap, -20
+    for seed, b, v, v_converged in ((42, 0.50, 0.55, True), (52, 0.52, 0.55, True), (62, 0.54, 0.34, False)):
+        for label, f1, converged in (("baseline", b, True), ("variant", v, v_converged)):
+            d = make_run(tmp_path, label, "atsa", "rest14", seed, {"normal": f1})
+            info = json.loads((d / "run_info.json").read_text())
+            (d / "run_info.json").write_text(json.dumps({**info, "converged": converged, "best_epoch": 4,
+                                                         "epoch_cap": 8}))
+    result = write_report([tmp_path], tmp_path / "rep", baseline="baseline")
+    (d,) = result["deltas"]
+    assert d["seeds"] == 3 and d["delta_mean"] == pytest.approx(-4.0)
+    assert d["converged_seeds"] == 2 and d["converged_delta_mean"] == pytest.approx(4.0)
+    assert d["converged_ci95"][0] == pytest.approx(3.0) and d["converged_ci95"][1] == pytest.approx(5.0)
+    assert "| variant | baseline | atsa/rest14 | normal | 3 | -4.00 |" in result["markdown"]
+    assert "| 2 | +4.00 | [+3.00, +5.00] |" in result["markdown"]
+
+
+def test_without_early_stopping_the_deltas_have_no_converged_columns(runs, tmp_path):
+    result = write_report([runs], tmp_path / "rep", baseline="baseline")
+    assert all("converged_seeds" not in d for d in result["deltas"])
+    assert "converged pairs" not in result["markdown"]

@@ -17,6 +17,7 @@ from fsa_distill.errors import FsaError
 from fsa_distill.evaluation.plots import plot_deltas, plot_dev_curves, plot_f1_by_view, plot_pretrain_loss
 from fsa_distill.evaluation.tables import (
     collect,
+    convergence,
     cost_rows,
     deltas,
     latex,
@@ -36,7 +37,9 @@ def write_report(roots, out_dir: str | Path, baseline: str | None = None, extra_
     if not runs:
         raise FsaError(f"no finished runs (run_info.json + metrics.json) under {', '.join(map(str, roots))}")
     table = collect(runs)
-    rows, drows, zrows, seed_rows = summarize(table), deltas(table, baseline, baselines), zeroshot_rows(runs), per_seed_rows(table, runs)
+    conv = convergence(runs)
+    rows, drows = summarize(table), deltas(table, baseline, baselines, conv)
+    zrows, seed_rows = zeroshot_rows(runs), per_seed_rows(table, runs)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     pre = extra_dirs if isinstance(extra_dirs, dict) else {str(d): Path(d).name for d in extra_dirs}

@@ -128,9 +128,21 @@ def add_holm(drows: list[dict]) -> list[dict]:
     return drows
 
 
-def deltas(table: dict, baseline: str | None, baselines: dict[str, str] | None = None) -> list[dict]:
+def _converged_only(by_seed: dict, key: tuple, conv: dict) -> dict:
+    """The seeds of one model/setting whose fine-tuning converged (early stopping said so)."""
+    label, task, dataset, fraction, _view = key
+    return {s: m for s, m in by_seed.items() if (conv.get((label, task, dataset, fraction, s)) or {}).get("converged")}
+
+
+def deltas(table: dict, baseline: str | None, baselines: dict[str, str] | None = None,
+           conv: dict | None = None) -> list[dict]:
     """Every model against the baseline; `baselines` ({model: its baseline}) pairs a model with
-    another one instead (e.g. an extractive variant with the plain extractive student)."""
+    another one instead (e.g. an extractive variant with the plain extractive student).
+
+    `conv` (convergence()): where runs used early stopping, each row also gives the difference over
+    only the seed pairs in which both runs converged (`converged_*`): a run stopped by its epoch cap
+    measures how fast a model learns, not what it can learn, so a design that counts converged runs
+    only reads those columns."""
     labels = sorted({k[0] for k in table})
     if len(labels) < 2:
         return []
@@ -141,10 +153,18 @@ def deltas(table: dict, baseline: str | None, baselines: dict[str, str] | None =
         own = baselines.get(label, base)
         if label == own or (own, task, dataset, fraction, view) not in table:
             continue
-        d = paired_delta(table[(own, task, dataset, fraction, view)], by_seed)
+        own_key = (own, task, dataset, fraction, view)
+        d = paired_delta(table[own_key], by_seed)
         if d:
-            out.append({"model": label, "baseline": own, "task": task, "dataset": dataset,
-                        "train_fraction": fraction, "view": view, **d})
+            row = {"model": label, "baseline": own, "task": task, "dataset": dataset,
+                   "train_fraction": fraction, "view": view, **d}
+            if conv and any(v.get("converged") is not None for v in conv.values()):
+                c = paired_delta(_converged_only(table[own_key], own_key, conv),
+                                 _converged_only(by_seed, (label, task, dataset, fraction, view), conv))
+                row.update({"converged_seeds": c["seeds"] if c else 0,
+                            "converged_delta_mean": c["delta_mean"] if c else None,
+                            "converged_ci95": c["ci95"] if c else None})
+            out.append(row)
     out.sort(key=_order())
     return add_holm(out)
 
@@ -168,6 +188,10 @@ def zeroshot_rows(runs: list[dict]) -> list[dict]:
                              "majority_macro_f1": 100 * majority["macro_f1"] if majority.get("macro_f1") is not None else None,
                              "teacher_agreement": agree or None})
     return rows
+
+
+def _signed_ci(ci) -> str:
+    return f"[{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else "–"
 
 
 def _ci(ci) -> str:
@@ -261,13 +285,22 @@ def markdown(rows, drows, zrows, seed_rows=(), costs=()) -> str:
     if drows:
         lines += ["", "## Paired differences (F1, model − its baseline, over shared seeds)", "",
                   "95% CI: bootstrap over the paired seeds; p: paired t-test; p (Holm): adjusted for every "
-                  "comparison of the same view (family-wise). None exists for one seed (–).", "",
-                  "| model | baseline | task/dataset | view | seeds | ΔF1 | 95% CI (bootstrap) | p (paired t) | p (Holm) |",
-                  "|---|---|---|---|---:|---:|---|---:|---:|"]
+                  "comparison of the same view (family-wise). None exists for one seed (–)."]
+        with_conv = any("converged_seeds" in d for d in drows)
+        if with_conv:
+            lines[-1] += (" Converged pairs: the same difference over only the seeds where both runs "
+                          "converged (their count, ΔF1 and CI).")
+        lines += ["", "| model | baseline | task/dataset | view | seeds | ΔF1 | 95% CI (bootstrap) | p (paired t) | p (Holm) |"
+                  + (" converged pairs | ΔF1 (converged) | 95% CI (converged) |" if with_conv else ""),
+                  "|---|---|---|---|---:|---:|---|---:|---:|" + ("---:|---:|---|" if with_conv else "")]
         for d in drows:
-            ci = f"[{d['ci95'][0]:+.2f}, {d['ci95'][1]:+.2f}]" if d.get("ci95") else "–"
-            lines.append(f"| {d['model']} | {d['baseline']} | {setting_label(d)} | {d['view']} | {_seeds(d['seeds'])} | "
-                         f"{d['delta_mean']:+.2f} | {ci} | {_fmt(d['p_value'], 3)} | {_fmt(d.get('p_holm'), 3)} |")
+            line = (f"| {d['model']} | {d['baseline']} | {setting_label(d)} | {d['view']} | {_seeds(d['seeds'])} | "
+                    f"{d['delta_mean']:+.2f} | {_signed_ci(d.get('ci95'))} | {_fmt(d['p_value'], 3)} | {_fmt(d.get('p_holm'), 3)} |")
+            if with_conv:
+                cd = d.get("converged_delta_mean")
+                line += (f" {d.get('converged_seeds', 0)} | {'–' if cd is None else f'{cd:+.2f}'} | "
+                         f"{_signed_ci(d.get('converged_ci95'))} |")
+            lines.append(line)
     if seed_rows:
         views = [v for v in VIEW_ORDER if any(f"f1_{v}" in r for r in seed_rows)]
         lines += ["", "## F1 per seed", "",
