@@ -81,6 +81,10 @@ def test_a_student_zeroshot_run_on_teacher_heldout_reports_agreement(tmp_path):
     md = write_report([tmp_path / "z"], tmp_path / "rep")["markdown"]
     assert "## Does the student match its teacher" in md and "| teacher (its analyses) | aggregate |" in md
     assert "| plain | label-words |" in md and "majority acc." in md
+    # the label-word margin's ranking AUC is recorded and reaches the table
+    auc = m["margin"]["auc"]
+    row = next(line for line in md.splitlines() if line.startswith("| plain | teacher-heldout | label-words |"))
+    assert "| AUC | 95% CI |" in md and (f"| {auc:.3f} |" in row if auc is not None else "| – |" in row)
 
 
 def test_the_analysis_input_template_reaches_the_student(tmp_path, monkeypatch):

@@ -11,7 +11,13 @@ from fsa_distill.errors import FsaError
 from fsa_distill.evaluation import zeroshot as zs
 from fsa_distill.evaluation.zeroshot import ZeroShotConfig
 from fsa_distill.evaluation.zeroshot_data import aggregate, load_items, select
-from fsa_distill.evaluation.zeroshot_scorers import LabelWordSettings, classification_metrics, label_word_scores
+from fsa_distill.evaluation.zeroshot_scorers import (
+    LabelWordSettings,
+    classification_metrics,
+    decide_by_scores,
+    label_word_scores,
+    margin_ranking,
+)
 from fsa_distill.teacher.text import sentiment_value
 
 
@@ -112,6 +118,25 @@ def test_undecided_counts_as_wrong():
     assert m["confusion"]["positive"] == {"positive": 1, "negative": 0, "undecided": 1}
 
 
+def test_margin_ranking_sees_signal_below_a_constant_answer():
+    gold = ["positive", "negative", "positive", "negative", "positive", "negative"]
+    # every margin > 0: the answer is "positive" everywhere, accuracy = the majority's ...
+    ranked = [{"positive": 1.0 + m, "negative": 1.0} for m in (0.9, 0.1, 0.8, 0.2, 0.7, 0.3)]
+    assert {decide_by_scores(s) for s in ranked} == {"positive"}
+    r = margin_ranking(gold, ranked)
+    # ... yet the margins put every positive above every negative
+    assert r["auc"] == pytest.approx(1.0) and r["auc_ci95"][0] == pytest.approx(1.0)
+    assert r["margin_mean"] == pytest.approx(0.5)
+    # a margin that ignores the text: no ranking (ties: AUC 0.5), spread 0
+    flat = margin_ranking(gold, [{"positive": 2.0, "negative": 1.0}] * 6)
+    assert flat["auc"] == pytest.approx(0.5) and flat["margin_sd"] == pytest.approx(0.0)
+    # the margins put every negative above every positive: AUC 0
+    inverted = [{"positive": 1.0 + m, "negative": 1.0} for m in (0.1, 0.9, 0.2, 0.8, 0.3, 0.7)]
+    assert margin_ranking(gold, inverted)["auc"] == pytest.approx(0.0)
+    # one class only: nothing to rank
+    assert margin_ranking(["positive"] * 3, ranked[:3])["auc"] is None
+
+
 # ------------------------------------------------------------------------ the tiny student
 @pytest.fixture(scope="module")
 def tiny():
@@ -176,6 +201,7 @@ def test_student_run_writes_traceable_outputs(tmp_path, capsys):
         assert {k: metrics[method][k] for k in again} == again
     lw = read_jsonl(out / "predictions_label-words.jsonl")
     assert all(r["prediction"] == max(r["scores"], key=r["scores"].get) for r in lw)
+    assert metrics["label-words"]["margin"] == margin_ranking([r["label"] for r in lw], [r["scores"] for r in lw])
     an = read_jsonl(out / "predictions_analysis.jsonl")
     assert all(r["generation"].startswith("Opinion Target 1:") for r in an)  # the forced prefix
     m = metrics["analysis"]

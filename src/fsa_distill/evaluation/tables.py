@@ -180,18 +180,28 @@ def zeroshot_rows(runs: list[dict]) -> list[dict]:
                 pct = lambda ci: [100 * ci[0], 100 * ci[1]] if ci else None  # noqa: E731
                 majority = m.get("majority") or {}
                 agree = (m.get("teacher_agreement") or {})
+                margin = m.get("margin") or {}
                 rows.append({"model": run_label(info), "dataset": info.get("dataset"), "method": method,
                              "accuracy": 100 * m["accuracy"], "macro_f1": 100 * m.get("macro_f1", float("nan")),
                              "n": m.get("n"), "accuracy_ci95": pct(m.get("accuracy_ci95")),
                              "macro_f1_ci95": pct(m.get("macro_f1_ci95")),
                              "majority_accuracy": 100 * majority["accuracy"] if majority.get("accuracy") is not None else None,
                              "majority_macro_f1": 100 * majority["macro_f1"] if majority.get("macro_f1") is not None else None,
-                             "teacher_agreement": agree or None})
+                             "teacher_agreement": agree or None,
+                             "margin_auc": margin.get("auc"), "margin_auc_ci95": margin.get("auc_ci95")})
     return rows
 
 
 def _signed_ci(ci) -> str:
     return f"[{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else "–"
+
+
+def _auc(v) -> str:
+    return f"{v:.3f}" if v is not None else "–"
+
+
+def _auc_ci(ci) -> str:
+    return f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "–"
 
 
 def _ci(ci) -> str:
@@ -319,13 +329,20 @@ def markdown(rows, drows, zrows, seed_rows=(), costs=()) -> str:
             lines.append(f"| {c['stage']} | {c['what']} | {c['runs']} | {c['steps']} | {c['minutes']:.1f} | {c['device'] or '–'} |")
     if zrows:
         lines += ["", "## Zero-shot sentiment classification", "",
-                  "95% CI: bootstrap over items; majority: always the most frequent label of the same items.", "",
-                  "| model | dataset | method | n | accuracy | 95% CI | macro-F1 | 95% CI | majority acc. | majority macro-F1 |",
-                  "|---|---|---|---:|---:|---|---:|---|---:|---:|"]
+                  "95% CI: bootstrap over items; majority: always the most frequent label of the same items."]
+        # Runs recorded before the label-word margin's AUC existed leave the column out.
+        auc = any(z.get("margin_auc") is not None for z in zrows)
+        if auc:
+            lines.append("AUC: ROC AUC of the label-word margin (positive − negative): does the student rank "
+                         "the items at all, whatever its threshold (0.5: no signal).")
+        lines += ["", "| model | dataset | method | n | accuracy | 95% CI | macro-F1 | 95% CI | majority acc. | "
+                  "majority macro-F1 |" + (" AUC | 95% CI |" if auc else ""),
+                  "|---|---|---|---:|---:|---|---:|---|---:|---:|" + ("---:|---|" if auc else "")]
         for z in zrows:
             lines.append(f"| {z['model']} | {z['dataset']} | {z['method']} | {z['n']} | {_fmt(z['accuracy'])} | "
                          f"{_ci(z.get('accuracy_ci95'))} | {_fmt(z['macro_f1'])} | {_ci(z.get('macro_f1_ci95'))} | "
-                         f"{_fmt(z.get('majority_accuracy'))} | {_fmt(z.get('majority_macro_f1'))} |")
+                         f"{_fmt(z.get('majority_accuracy'))} | {_fmt(z.get('majority_macro_f1'))} |"
+                         + (f" {_auc(z.get('margin_auc'))} | {_auc_ci(z.get('margin_auc_ci95'))} |" if auc else ""))
         lines += teacher_agreement_lines(zrows)
     return "\n".join(lines) + "\n"
 

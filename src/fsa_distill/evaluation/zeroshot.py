@@ -4,7 +4,10 @@ A student (seq2seq) is measured two ways, and both are reported:
 
   label-words  the log-likelihood of each verbalizer ("positive", "negative") as the decoder
                target, under an input template (default none: the raw review, which is exactly
-               what the student saw in distillation). The larger wins.
+               what the student saw in distillation). The larger wins. Beside accuracy, the
+               ROC AUC of the margin (positive minus negative) says whether the scores rank
+               the items at all, apart from the threshold: a student that answers one label
+               everywhere scores the majority's accuracy whichever way its AUC goes.
   analysis     the student writes its analysis (decoding is started with "Opinion Target 1:" so it
                writes an analysis rather than a rewrite, the other half of its training), every
                "Sentiment: <label>" it states is mapped to a grade (very positive +2, positive +1,
@@ -64,6 +67,7 @@ from fsa_distill.evaluation.zeroshot_scorers import (
     decide_by_scores,
     generate_analyses,
     label_word_scores,
+    margin_ranking,
     teacher_agreement,
 )
 from fsa_distill.teacher.config import BackendConfig
@@ -145,6 +149,7 @@ def run_student(cfg: ZeroShotConfig, items: list[Item], out: Path, progress: boo
             {"id": it.id, "sentence": it.sentence, "label": it.label, "prediction": p, "scores": s}
             for it, p, s in zip(items, preds, scores)])
         metrics["label-words"] = classification_metrics(gold, preds)
+        metrics["label-words"]["margin"] = margin_ranking(gold, scores)
 
     if "analysis" in cfg.methods:
         t = time.perf_counter()

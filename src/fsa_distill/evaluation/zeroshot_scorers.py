@@ -159,6 +159,34 @@ def bootstrap_ci(gold: list[str], pred: list[str], n_boot: int = 1000, seed: int
     return {"accuracy_ci95": q(acc), "macro_f1_ci95": q(f1)}
 
 
+def margin_ranking(gold: list[str], scores: list[dict[str, float]], n_boot: int = 1000, seed: int = 0) -> dict:
+    """How well the label-word margin (score of positive minus score of negative) ranks positive items
+    above negative ones, apart from where the decision threshold (0) sits: ROC AUC with a bootstrap 95%
+    CI over items, and the margin's mean and spread. A student that answers one label for every item
+    has accuracy = the majority's; AUC near 0.5 then says its scores carry no polarity signal at all,
+    AUC well above 0.5 that the signal is there and only the threshold is off."""
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    margin = np.array([s["positive"] - s["negative"] for s in scores], dtype=float)
+    y = np.array([g == "positive" for g in gold])
+    out = {"margin_mean": float(margin.mean()) if len(margin) else None,
+           "margin_sd": float(margin.std()) if len(margin) else None, "auc": None, "auc_ci95": None}
+    if y.all() or not y.any():  # one class only: no ranking to measure
+        return out
+    out["auc"] = float(roc_auc_score(y, margin))
+    rng = np.random.default_rng(seed)
+    boots = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, len(y), size=len(y))
+        if y[idx].all() or not y[idx].any():
+            continue
+        boots.append(roc_auc_score(y[idx], margin[idx]))
+    if boots:
+        out["auc_ci95"] = [float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))]
+    return out
+
+
 def majority_baseline(gold: list[str]) -> dict:
     """Always answering the most frequent gold label of these items (ties: positive): the floor a
     zero-shot classifier must clear."""
