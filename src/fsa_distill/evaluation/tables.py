@@ -196,16 +196,8 @@ def _signed_ci(ci) -> str:
     return f"[{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else "–"
 
 
-def _auc(v) -> str:
-    return f"{v:.3f}" if v is not None else "–"
-
-
-def _auc_ci(ci) -> str:
-    return f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "–"
-
-
-def _ci(ci) -> str:
-    return f"[{ci[0]:.1f}, {ci[1]:.1f}]" if ci else "–"
+def _ci(ci, nd=1) -> str:
+    return f"[{ci[0]:.{nd}f}, {ci[1]:.{nd}f}]" if ci else "–"
 
 
 def teacher_agreement_lines(zrows) -> list[str]:
@@ -342,7 +334,7 @@ def markdown(rows, drows, zrows, seed_rows=(), costs=()) -> str:
             lines.append(f"| {z['model']} | {z['dataset']} | {z['method']} | {z['n']} | {_fmt(z['accuracy'])} | "
                          f"{_ci(z.get('accuracy_ci95'))} | {_fmt(z['macro_f1'])} | {_ci(z.get('macro_f1_ci95'))} | "
                          f"{_fmt(z.get('majority_accuracy'))} | {_fmt(z.get('majority_macro_f1'))} |"
-                         + (f" {_auc(z.get('margin_auc'))} | {_auc_ci(z.get('margin_auc_ci95'))} |" if auc else ""))
+                         + (f" {_fmt(z.get('margin_auc'), 3)} | {_ci(z.get('margin_auc_ci95'), 3)} |" if auc else ""))
         lines += teacher_agreement_lines(zrows)
     return "\n".join(lines) + "\n"
 
