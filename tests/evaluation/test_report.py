@@ -179,6 +179,24 @@ def test_a_model_can_have_its_own_baseline(tmp_path):
     assert by["tagger"]["baseline"] == "baseline" and by["tagger"]["delta_mean"] == pytest.approx(19.5)
 
 
+def test_a_delta_panel_with_two_baselines_names_each_models_own(tmp_path, monkeypatch):
+    """tagger-distilled − tagger beside tagger − baseline in one panel: the legend says which is which."""
+    import matplotlib.axes
+
+    from fsa_distill.evaluation.plots import plot_deltas
+    labels = []
+    real = matplotlib.axes.Axes.errorbar
+    monkeypatch.setattr(matplotlib.axes.Axes, "errorbar",
+                        lambda self, *a, **kw: (labels.append(kw.get("label")), real(self, *a, **kw))[1])
+    row = {"task": "atsa", "dataset": "rest14", "view": "normal", "delta_mean": 1.0, "ci95": [0.5, 1.5]}
+    drows = [{**row, "model": "tagger", "baseline": "baseline"},
+             {**row, "model": "tagger-distilled", "baseline": "tagger"}]
+    assert plot_deltas(drows, tmp_path / "d.png")
+    assert labels == ["tagger − baseline", "tagger-distilled − tagger"]
+    labels.clear()
+    assert plot_deltas(drows[:1], tmp_path / "d1.png") and labels == ["tagger"]
+
+
 def test_the_per_seed_table_says_which_runs_converged(tmp_path):
     for seed, converged, best in ((42, True, 5.0), (52, False, 8.0)):
         d = make_run(tmp_path, "tagger", "atsa", "rest14", seed, {"normal": 0.6})

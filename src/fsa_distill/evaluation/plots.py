@@ -90,13 +90,17 @@ def plot_deltas(drows, path: Path) -> bool:
     fig, axes = _panels(plt, len(groups))
     for ax, group in zip(axes, groups):
         sel_rows, views, width = _panel_rows(drows, group, len(models))
+        # A panel can hold models with different baselines (tagger-distilled − tagger beside
+        # distilled − baseline): then each legend entry names its own.
+        bases = {d["baseline"] for d in sel_rows}
         for m, have, xs, sel in _series(sel_rows, models, views, width):
             ys, ci = [sel[v]["delta_mean"] for v in have], [sel[v]["ci95"] for v in have]
             err = [[y - c[0] if c else 0 for y, c in zip(ys, ci)], [c[1] - y if c else 0 for y, c in zip(ys, ci)]]
-            ax.errorbar(xs, ys, yerr=err, fmt="o", capsize=3, label=m)
+            label = m if len(bases) == 1 or not have else f"{m} − {sel[have[0]]['baseline']}"
+            ax.errorbar(xs, ys, yerr=err, fmt="o", capsize=3, label=label)
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_xticks([j + width * (len(models) - 1) / 2 for j in range(len(views))], views)
-        ax.set_title(f"{_panel_title(group)}: − {sel_rows[0]['baseline']}")
+        ax.set_title(f"{_panel_title(group)}: " + (f"− {min(bases)}" if len(bases) == 1 else "each − its baseline"))
         ax.set_ylabel("ΔF1 (paired mean, 95% CI)")
     axes[0].legend(fontsize=8)
     _save(fig, plt, path)
