@@ -87,10 +87,27 @@ def resolve_model(spec: str) -> str:
     if spec in PRESETS and not Path(spec).exists():
         out = cache_dir() / "presets" / f"{spec}-v1"
         if not (out / "config.json").exists():
-            log.info("building the %r student preset into %s", spec, out)
-            build_preset(spec, out)
+            _build_once(spec, out)
         return str(out)
     return spec
+
+
+def _build_once(spec: str, out: Path, timeout_s: float = 1800) -> None:
+    """Build a preset into the cache once, whoever asks first. On a fresh machine `run --jobs 2`
+    starts two fine-tunings that both find no build; without the lock the second's atomic rename
+    replaces the folder the first is already loading from (it then finds no weights)."""
+    from filelock import FileLock, Timeout
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(out.parent / f".{out.name}.lock"))
+    try:
+        with lock.acquire(timeout=timeout_s):
+            if not (out / "config.json").exists():  # the other process may have built it meanwhile
+                log.info("building the %r student preset into %s", spec, out)
+                build_preset(spec, out)
+    except Timeout:
+        raise FsaError(f"student preset {spec!r}: another process has held {lock.lock_file} for "
+                       f"{timeout_s:.0f} s while building it; delete that file if no build is running") from None
 
 
 def check_device(spec: str) -> None:
