@@ -200,6 +200,19 @@ def test_evaluations_before_the_first_nonzero_dev_f1_do_not_use_up_patience(monk
     assert sel.best_step == 4 and sel.convergence()["converged"] is True
 
 
+def test_a_silent_head_after_a_chance_first_score_does_not_use_up_patience(monkeypatch):
+    """The 60-epoch rest16 tagger runs: a chance F1 at the first evaluation, then silence while the
+    schedule warms up; the old rule stopped them there, before the head had learned anything."""
+    sel, stops = scripted_dev(monkeypatch, [0.06, 0.0, 0.0, 0.0, 0.3, 0.2, 0.2], patience=2, max_steps=100)
+    assert stops == [False] * 6 + [True]
+    assert sel.best_step == 5
+
+
+def test_a_plateau_above_zero_still_stops_at_patience(monkeypatch):
+    _, stops = scripted_dev(monkeypatch, [0.3, 0.2, 0.0, 0.2], patience=2, max_steps=100)
+    assert stops == [False, False, False, True]
+
+
 def test_a_run_that_never_scores_is_not_converged(monkeypatch):
     sel, _ = scripted_dev(monkeypatch, [0.0, 0.0, 0.0], patience=1, max_steps=3)
     assert sel.convergence()["converged"] is False
