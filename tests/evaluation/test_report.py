@@ -179,22 +179,25 @@ def test_a_model_can_have_its_own_baseline(tmp_path):
     assert by["tagger"]["baseline"] == "baseline" and by["tagger"]["delta_mean"] == pytest.approx(19.5)
 
 
-def test_a_delta_panel_with_two_baselines_names_each_models_own(tmp_path, monkeypatch):
-    """tagger-distilled − tagger beside tagger − baseline in one panel: the legend says which is which."""
-    import matplotlib.axes
+def test_the_delta_legend_names_each_models_baseline_once_under_all_panels(tmp_path, monkeypatch):
+    """tagger-distilled − tagger beside tagger − baseline in one panel: each entry names its own
+    baseline; the legend is one for the figure, so a model the first panel lacks (silver, ATSA
+    only, beside an ACSA panel) is in it, once."""
+    import matplotlib.figure
 
     from fsa_distill.evaluation.plots import plot_deltas
-    labels = []
-    real = matplotlib.axes.Axes.errorbar
-    monkeypatch.setattr(matplotlib.axes.Axes, "errorbar",
-                        lambda self, *a, **kw: (labels.append(kw.get("label")), real(self, *a, **kw))[1])
-    row = {"task": "atsa", "dataset": "rest14", "view": "normal", "delta_mean": 1.0, "ci95": [0.5, 1.5]}
-    drows = [{**row, "model": "tagger", "baseline": "baseline"},
-             {**row, "model": "tagger-distilled", "baseline": "tagger"}]
+    legends = []
+    real = matplotlib.figure.Figure.legend
+    monkeypatch.setattr(matplotlib.figure.Figure, "legend",
+                        lambda self, handles, labels, **kw: (legends.append(list(labels)),
+                                                             real(self, handles, labels, **kw))[1])
+    row = {"view": "normal", "delta_mean": 1.0, "ci95": [0.5, 1.5], "seeds": 3}
+    drows = [{**row, "task": "acsa", "dataset": "rest16", "model": "tagger", "baseline": "baseline"},
+             {**row, "task": "atsa", "dataset": "rest14", "model": "tagger", "baseline": "baseline"},
+             {**row, "task": "atsa", "dataset": "rest14", "model": "tagger-distilled", "baseline": "tagger"},
+             {**row, "task": "atsa", "dataset": "rest14", "model": "silver", "baseline": "baseline"}]
     assert plot_deltas(drows, tmp_path / "d.png")
-    assert labels == ["tagger − baseline", "tagger-distilled − tagger"]
-    labels.clear()
-    assert plot_deltas(drows[:1], tmp_path / "d1.png") and labels == ["tagger"]
+    assert legends == [["tagger − baseline", "silver − baseline", "tagger-distilled − tagger"]]
 
 
 def test_the_per_seed_table_says_which_runs_converged(tmp_path):

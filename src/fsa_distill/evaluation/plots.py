@@ -19,7 +19,8 @@ def _groups(rows) -> list[tuple]:
 
 def _panel_title(group) -> str:
     task, ds, frac = group
-    return setting_label({"task": task, "dataset": ds, "train_fraction": frac})
+    # Said outright: a report can hold the same dataset at 10% and at all of train.
+    return setting_label({"task": task, "dataset": ds, "train_fraction": frac}) + (", all of train" if frac >= 1 else "")
 
 
 def _pyplot():
@@ -41,10 +42,31 @@ def _panels(plt, n: int, width: float = 5.5, height: float = 4):
     return fig, flat[:n]
 
 
-def _save(fig, plt, path: Path) -> None:
-    fig.tight_layout()
+def _save(fig, plt, path: Path, legend_axes=None) -> None:
+    """Saves the figure; with `legend_axes`, under the panels one legend for all of them, each
+    label once (a legend on the first panel alone misses the models it does not hold, and covers
+    its points)."""
+    bottom = 0.0
+    if legend_axes:
+        entries: dict = {}
+        for ax in legend_axes:
+            for handle, label in zip(*ax.get_legend_handles_labels()):
+                entries.setdefault(label, handle)
+        if entries:
+            ncol = min(len(entries), 4)
+            rows = -(-len(entries) // ncol)
+            bottom = (0.3 * rows + 0.2) / fig.get_figheight()
+            fig.legend(list(entries.values()), list(entries), loc="lower center", ncol=ncol, fontsize=8,
+                       frameon=False)
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _colors(plt, models: list[str]) -> dict:
+    """One colour per model, the same in every panel."""
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    return {m: cycle[i % len(cycle)] for i, m in enumerate(models)}
 
 
 def _panel_rows(rows, group, n_models: int) -> tuple[list[dict], list[str], float]:
@@ -65,19 +87,20 @@ def plot_f1_by_view(rows, path: Path) -> None:
     plt = _pyplot()
     groups = _groups(rows)
     models = sorted({r["model"] for r in rows})
+    colors = _colors(plt, models)
     fig, axes = _panels(plt, len(groups))
     for ax, group in zip(axes, groups):
         sel_rows, views, width = _panel_rows(rows, group, len(models))
         for m, have, xs, sel in _series(sel_rows, models, views, width):
-            ax.bar(xs, [sel[v]["f1_mean"] for v in have], width, yerr=[sel[v]["f1_std"] or 0.0 for v in have],
-                   capsize=3, label=m)
+            if have:
+                ax.bar(xs, [sel[v]["f1_mean"] for v in have], width,
+                       yerr=[sel[v]["f1_std"] or 0.0 for v in have], capsize=3, label=m, color=colors[m])
         ax.set_xticks([j + width * (len(models) - 1) / 2 for j in range(len(views))], views)
         seeds = sorted({r["seeds"] for r in sel_rows})
         ax.set_title(f"{_panel_title(group)} ({'/'.join(map(str, seeds))} seed{'s' if seeds != [1] else ''})")
         ax.set_ylabel("F1 (mean ± std over seeds)")
         ax.set_ylim(0, 100)
-    axes[0].legend(fontsize=8)
-    _save(fig, plt, path)
+    _save(fig, plt, path, legend_axes=axes)
 
 
 def plot_deltas(drows, path: Path) -> bool:
@@ -87,23 +110,26 @@ def plot_deltas(drows, path: Path) -> bool:
     plt = _pyplot()
     groups = _groups(drows)
     models = sorted({d["model"] for d in drows})
+    colors = _colors(plt, models)
     fig, axes = _panels(plt, len(groups))
     for ax, group in zip(axes, groups):
         sel_rows, views, width = _panel_rows(drows, group, len(models))
-        # A panel can hold models with different baselines (tagger-distilled − tagger beside
-        # distilled − baseline): then each legend entry names its own.
-        bases = {d["baseline"] for d in sel_rows}
         for m, have, xs, sel in _series(sel_rows, models, views, width):
+            if not have:
+                continue
             ys, ci = [sel[v]["delta_mean"] for v in have], [sel[v]["ci95"] for v in have]
             err = [[y - c[0] if c else 0 for y, c in zip(ys, ci)], [c[1] - y if c else 0 for y, c in zip(ys, ci)]]
-            label = m if len(bases) == 1 or not have else f"{m} − {sel[have[0]]['baseline']}"
-            ax.errorbar(xs, ys, yerr=err, fmt="o", capsize=3, label=label)
+            # Each entry names its own baseline: a panel can hold tagger-distilled − tagger beside
+            # distilled − baseline.
+            ax.errorbar(xs, ys, yerr=err, fmt="o", capsize=3, color=colors[m],
+                        label=f"{m} − {sel[have[0]]['baseline']}")
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_xticks([j + width * (len(models) - 1) / 2 for j in range(len(views))], views)
-        ax.set_title(f"{_panel_title(group)}: " + (f"− {min(bases)}" if len(bases) == 1 else "each − its baseline"))
-        ax.set_ylabel("ΔF1 (paired mean, 95% CI)")
-    axes[0].legend(fontsize=8)
-    _save(fig, plt, path)
+        n = sorted({d["seeds"] for d in sel_rows if d.get("seeds")})
+        pairs = f" ({'/'.join(map(str, n))} seed pair{'s' if n != [1] else ''})" if n else ""
+        ax.set_title(f"{_panel_title(group)}{pairs}")
+        ax.set_ylabel("ΔF1 vs its baseline (paired mean, 95% CI)")
+    _save(fig, plt, path, legend_axes=axes)
     return True
 
 
