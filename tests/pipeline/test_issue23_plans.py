@@ -71,6 +71,19 @@ def test_a_prefix_only_in_fine_tuning_keeps_the_pretraining_folder(tmp_path):
     assert a.deps == b.deps and a.out.name != b.out.name  # inputs differ: its own fine-tuning folder
 
 
+def test_a_variant_with_its_own_early_stopping_shares_the_pretraining(tmp_path):
+    """evidence-v2-cpu's sensitivity check: the same pretraining, fine-tuned with patience counted
+    only after epoch 10, in its own fine-tuning folders."""
+    stages = stages_of(tmp_path, variants=[
+        {"name": "distilled"}, {"name": "distilled-pf10", "finetune": {"train": {"patience_from_epoch": 10}}}])
+    assert len([s for s in stages if s.kind == "pretrain"]) == 1
+    ft = {s.name: s for s in stages if s.kind == "finetune"}
+    a, b = ft["distilled atsa/rest14 50% seed 42"], ft["distilled-pf10 atsa/rest14 50% seed 42"]
+    assert a.deps == b.deps and a.out.name != b.out.name
+    assert (a.config.train.patience_from_epoch, b.config.train.patience_from_epoch) == (0, 10)
+    assert b.config.train.max_steps == 1  # the experiment's other train settings still apply
+
+
 def test_writing_out_the_defaults_moves_no_folder(tmp_path):
     """prefix: '' and a holdout seed equal to the pretraining's seed change no input: no new hash."""
     before = folders(stages_of(tmp_path))

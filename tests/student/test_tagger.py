@@ -168,7 +168,7 @@ def test_the_predict_command_answers_with_the_tagger(atsa_run, capsys):
 
 
 
-def scripted_dev(monkeypatch, f1s, patience: int, max_steps: int) -> tuple[object, list[bool]]:
+def scripted_dev(monkeypatch, f1s, patience: int, max_steps: int, **train) -> tuple[object, list[bool]]:
     """DevSelection fed a scripted dev F1 per evaluation (no model is run): the selection and,
     per evaluation, whether it asked training to stop."""
     from types import SimpleNamespace
@@ -180,7 +180,7 @@ def scripted_dev(monkeypatch, f1s, patience: int, max_steps: int) -> tuple[objec
     scores = iter(f1s)
     monkeypatch.setattr(student_mod, "wrap", lambda *a, **k: SimpleNamespace(analyse=lambda s, **kw: [""] * len(s)))
     monkeypatch.setattr(scoring, "score", lambda *a, **k: {"precision": 0, "recall": 0, "f1": next(scores)})
-    cfg = FinetuneConfig(model="minilm-tagger", task="acsa", dataset="rest16", train={"patience": patience})
+    cfg = FinetuneConfig(model="minilm-tagger", task="acsa", dataset="rest16", train={"patience": patience, **train})
     sel = DevSelection(cfg, None, [], None, False, {})
     model, stops = SimpleNamespace(state_dict=lambda: {}), []
     for step in range(1, len(f1s) + 1):
@@ -211,6 +211,17 @@ def test_a_silent_head_after_a_chance_first_score_does_not_use_up_patience(monke
 def test_a_plateau_above_zero_still_stops_at_patience(monkeypatch):
     _, stops = scripted_dev(monkeypatch, [0.3, 0.2, 0.0, 0.2], patience=2, max_steps=100)
     assert stops == [False, False, False, True]
+
+
+def test_evaluations_up_to_patience_from_epoch_do_not_use_up_patience(monkeypatch):
+    """The rest16 tagger-distilled runs at the 30-epoch cap: a noisy start (19, 11, 14, 19) stopped
+    them at epoch 8 of patience 2 here; with patience counted after epoch 4 the run goes on."""
+    curve = [0.19, 0.11, 0.14, 0.19, 0.25, 0.24, 0.24]
+    _, stops = scripted_dev(monkeypatch, curve, patience=2, max_steps=100)
+    assert stops.index(True) == 2  # stopped at the third evaluation, best 0.19
+    sel, stops = scripted_dev(monkeypatch, curve, patience=2, max_steps=100, patience_from_epoch=4)
+    assert stops == [False] * 6 + [True]
+    assert sel.best_step == 5 and sel.convergence()["patience_from_epoch"] == 4
 
 
 def test_a_run_that_never_scores_is_not_converged(monkeypatch):

@@ -12,7 +12,7 @@ takes) trained with Trainer on token labels (student/tagging.py). Both write the
   3. select: every `eval_every_steps` steps (or epochs), analyse dev and keep the model if dev
      micro-F1 is strictly better; stop after `patience` evaluations without a better one
      (early stopping; `epochs` is then the cap; an evaluation at F1 0, a head not firing yet,
-     does not count). The run is *converged* when it stopped so: its
+     does not count, nor one up to `patience_from_epoch`). The run is *converged* when it stopped so: its
      best came at least `patience` evaluations before the end
   4. evaluate the best model on test+hard once and score all views, through the same Student
   5. save the run folder (runs.py): config.yaml, run_info.json, dev_curve.{json,csv}, eval/,

@@ -37,6 +37,9 @@ class TrainSettings(StrictConfig):
                                   "eval_every_epochs epochs, as the reference)")
     patience: int | None = Field(None, gt=0, description="early stopping: stop after this many dev evaluations "
                                  "without a better F1 (None: train to the epoch cap, as the reference)")
+    patience_from_epoch: float = Field(0, ge=0, description="early stopping: evaluations up to this epoch never "
+                                       "count against patience (a noisy start is not a plateau; Keras's "
+                                       "start_from_epoch). 0: every evaluation counts")
     logging_steps: int = 50
     freeze_embeddings: bool = Field(False, description="keep the input word embeddings fixed (a third fewer "
                                     "optimizer updates for minilm-tagger, 0.50 against 0.73 s a step here)")

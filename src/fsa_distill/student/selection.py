@@ -68,7 +68,10 @@ class DevSelection:
         # only before the first F1 above 0: on acsa rest16 with a 60-epoch cap three tagger runs
         # scored a chance 4-7 at their first evaluation, went silent while the schedule warmed up,
         # and were stopped there at epoch 8 (evidence-v2-cpu, README).
-        self.since_best = 0 if improved else self.since_best + (m["f1"] > 0)
+        # `patience_from_epoch`: in the first epochs dev F1 swings (19, 11, 14, 19 for a rest16
+        # tagger) and three evaluations without a new best there are noise, not a plateau.
+        counts = m["f1"] > 0 and point["epoch"] > self.cfg.train.patience_from_epoch
+        self.since_best = 0 if improved else self.since_best + counts
         if improved:
             self.best_f1, self.best_epoch, self.best_step = m["f1"], point["epoch"], point["step"]
             if self.best_dir is not None:
@@ -91,4 +94,5 @@ class DevSelection:
         return {"converged": (learned and self.since_best >= patience) if patience else None,
                 "stopped_early": self.stopped_early,
                 "evaluations": len(self.curve), "evaluations_after_best": self.since_best, "patience": patience,
+                "patience_from_epoch": self.cfg.train.patience_from_epoch,
                 "best_step": self.best_step, "epoch_cap": self.cfg.train.epochs}
