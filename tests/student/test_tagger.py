@@ -214,8 +214,8 @@ def test_a_plateau_above_zero_still_stops_at_patience(monkeypatch):
 
 
 def test_evaluations_up_to_patience_from_epoch_do_not_use_up_patience(monkeypatch):
-    """The rest16 tagger-distilled runs at the 30-epoch cap: a noisy start (19, 11, 14, 19) stopped
-    them at epoch 8 of patience 2 here; with patience counted after epoch 4 the run goes on."""
+    """The rest16 tagger-distilled runs at the 30-epoch cap: a noisy start (19, 11, 14, 19) stops
+    at its third evaluation with patience 2 here; with patience counted after epoch 4 it goes on."""
     curve = [0.19, 0.11, 0.14, 0.19, 0.25, 0.24, 0.24]
     _, stops = scripted_dev(monkeypatch, curve, patience=2, max_steps=100)
     assert stops.index(True) == 2  # stopped at the third evaluation, best 0.19

@@ -11,9 +11,11 @@ Measured on 2026-12-05 over docs/results as of 743d859: 81 runs with patience, t
 reproduces every recorded stop, and the new one differs on 4: the three acsa rest16 tagger-cap60
 runs and tagger-distilled-cap60 seed 42 (a chance first score, then a silent head), which were
 withdrawn and re-run under today's rule. Over today's records today's rule reproduces every stop
-and the old one would have stopped those 4 re-runs at their 4th or 8th evaluation.
-Measured on 2026-12-06: with patience counted after a third of the cap, 3 of the 63 early stops
-would not have happened: distilled and prefixed atsa rest14 seed 52 (best at epoch 6, stopped at
+and the old one would have stopped those 4 re-runs at their 4th or 8th evaluation. (Today's rule
+is replayed with each run's own `patience_from_epoch`, 0 where it has none.)
+Measured on 2026-12-06 (before the sensitivity re-runs and full-rest14 multitask seed 52 were
+committed; 84 runs with patience and 66 early stops after): with patience counted after a third of
+the cap, 3 of the 63 early stops would not have happened: distilled and prefixed atsa rest14 seed 52 (best at epoch 6, stopped at
 12) and tagger-distilled acsa rest16 seed 52 at the 30-epoch cap (best 8, stopped 14).
 """
 
@@ -22,17 +24,19 @@ import json
 import sys
 from pathlib import Path
 
+from fsa_distill.student.selection import counts_against_patience
+
 
 def stop_index(f1s: list[float], patience: int, new_rule: bool, epochs: list[float] | None = None,
                from_epoch: float = 0) -> int | None:
-    """The evaluation at which training stops (None: it runs to the cap). With `epochs`, the new
-    rule counts only evaluations after `from_epoch`."""
+    """The evaluation at which training stops (None: it runs to the cap). The new rule is
+    student/selection.py's own; with `epochs`, it counts only evaluations after `from_epoch`."""
     best, since = -1.0, 0
     for i, f1 in enumerate(f1s):
         improved = f1 > best
         if new_rule:
-            late = epochs is None or epochs[i] > from_epoch
-            since = 0 if improved else since + (f1 > 0 and late)
+            epoch = epochs[i] if epochs is not None else from_epoch + 1
+            since = 0 if improved else since + counts_against_patience(f1, epoch, from_epoch)
         else:
             since = 0 if improved or f1 == 0 == best else since + 1
         best = max(best, f1)
@@ -50,7 +54,8 @@ def main(root: Path) -> None:
         n += 1
         rows = list(csv.DictReader(curve.open()))
         f1s, epochs = [float(r["dev_f1"]) for r in rows], [float(r["epoch"]) for r in rows]
-        old, new = (stop_index(f1s, info["patience"], rule) for rule in (False, True))
+        old = stop_index(f1s, info["patience"], False)
+        new = stop_index(f1s, info["patience"], True, epochs, info.get("patience_from_epoch") or 0)
         if info.get("stopped_early") and new != len(f1s) - 1:
             print(f"today's rule does not reproduce the recorded stop: {curve.parent}")
         if old != new:

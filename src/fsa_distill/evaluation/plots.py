@@ -76,11 +76,13 @@ def _panel_rows(rows, group, n_models: int) -> tuple[list[dict], list[str], floa
 
 
 def _series(sel_rows, models: list[str], views: list[str], width: float):
-    """Per model: (model, the views it has, their x positions, {view: row}): one bar group per view."""
+    """Per model the panel holds: (model, the views it has, their x positions, {view: row}): one
+    bar group per view, each model at its own offset in every panel."""
     for i, m in enumerate(models):
         sel = {r["view"]: r for r in sel_rows if r["model"] == m}
         have = [v for v in views if v in sel]
-        yield m, have, [j + i * width for j, v in enumerate(views) if v in sel], sel
+        if have:
+            yield m, have, [j + i * width for j, v in enumerate(views) if v in sel], sel
 
 
 def plot_f1_by_view(rows, path: Path) -> None:
@@ -92,9 +94,8 @@ def plot_f1_by_view(rows, path: Path) -> None:
     for ax, group in zip(axes, groups):
         sel_rows, views, width = _panel_rows(rows, group, len(models))
         for m, have, xs, sel in _series(sel_rows, models, views, width):
-            if have:
-                ax.bar(xs, [sel[v]["f1_mean"] for v in have], width,
-                       yerr=[sel[v]["f1_std"] or 0.0 for v in have], capsize=3, label=m, color=colors[m])
+            ax.bar(xs, [sel[v]["f1_mean"] for v in have], width,
+                   yerr=[sel[v]["f1_std"] or 0.0 for v in have], capsize=3, label=m, color=colors[m])
         ax.set_xticks([j + width * (len(models) - 1) / 2 for j in range(len(views))], views)
         seeds = sorted({r["seeds"] for r in sel_rows})
         ax.set_title(f"{_panel_title(group)} ({'/'.join(map(str, seeds))} seed{'s' if seeds != [1] else ''})")
@@ -115,8 +116,6 @@ def plot_deltas(drows, path: Path) -> bool:
     for ax, group in zip(axes, groups):
         sel_rows, views, width = _panel_rows(drows, group, len(models))
         for m, have, xs, sel in _series(sel_rows, models, views, width):
-            if not have:
-                continue
             ys, ci = [sel[v]["delta_mean"] for v in have], [sel[v]["ci95"] for v in have]
             err = [[y - c[0] if c else 0 for y, c in zip(ys, ci)], [c[1] - y if c else 0 for y, c in zip(ys, ci)]]
             # Each entry names its own baseline: a panel can hold tagger-distilled − tagger beside

@@ -13,6 +13,19 @@ from fsa_distill.student.finetune_config import FinetuneConfig
 log = logging.getLogger(__name__)
 
 
+def counts_against_patience(f1: float, epoch: float, from_epoch: float = 0) -> bool:
+    """Whether a dev evaluation without a new best uses up patience.
+
+    Not at F1 0: a head that is not firing (all ACSA sigmoids under the threshold in its first
+    epochs) is not a run that stopped improving, and not only before the first F1 above 0: on acsa
+    rest16 with a 60-epoch cap three tagger runs scored a chance 4-7 at their first evaluation,
+    went silent while the schedule warmed up, and were stopped there at epoch 8 (evidence-v2-cpu,
+    README). Not up to `from_epoch` (`train.patience_from_epoch`): in the first epochs dev F1
+    swings (19, 11, 14, 19 for a rest16 tagger), and three evaluations without a new best there
+    are noise, not a plateau. docs/results/evidence-v2-cpu/replay_patience.py replays this rule."""
+    return f1 > 0 and epoch > from_epoch
+
+
 class DevSelection:
     """Analyses dev every `eval_every_steps` steps (or `eval_every_epochs` epochs), keeps the best
     model by dev micro-F1 (strict >), and stops training after `patience` evaluations without a
@@ -63,14 +76,7 @@ class DevSelection:
         improved = m["f1"] > self.best_f1
         point["best"] = improved
         self.curve.append(point)
-        # An evaluation at F1 0 does not count against patience: a head that is not firing (all ACSA
-        # sigmoids under the threshold in its first epochs) is not a run that stopped improving. Not
-        # only before the first F1 above 0: on acsa rest16 with a 60-epoch cap three tagger runs
-        # scored a chance 4-7 at their first evaluation, went silent while the schedule warmed up,
-        # and were stopped there at epoch 8 (evidence-v2-cpu, README).
-        # `patience_from_epoch`: in the first epochs dev F1 swings (19, 11, 14, 19 for a rest16
-        # tagger) and three evaluations without a new best there are noise, not a plateau.
-        counts = m["f1"] > 0 and point["epoch"] > self.cfg.train.patience_from_epoch
+        counts = counts_against_patience(m["f1"], point["epoch"], self.cfg.train.patience_from_epoch)
         self.since_best = 0 if improved else self.since_best + counts
         if improved:
             self.best_f1, self.best_epoch, self.best_step = m["f1"], point["epoch"], point["step"]
