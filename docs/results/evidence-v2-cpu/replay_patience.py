@@ -17,6 +17,9 @@ Measured on 2026-12-06 (before the sensitivity re-runs and full-rest14 multitask
 committed; 84 runs with patience and 66 early stops after): with patience counted after a third of
 the cap, 3 of the 63 early stops would not have happened: distilled and prefixed atsa rest14 seed 52 (best at epoch 6, stopped at
 12) and tagger-distilled acsa rest16 seed 52 at the 30-epoch cap (best 8, stopped 14).
+Measured on 2026-12-07 over every record as of df57a9f (87 runs with patience, 69 early stops):
+today's rule reproduces every recorded stop; the sturdier one undoes those 3 and the full-rest14
+baseline seed 62 (best 8, stopped 14), whose re-run (baseline-pf10) kept the same model.
 """
 
 import csv
